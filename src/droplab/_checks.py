@@ -1,0 +1,62 @@
+"""Argument validators: one home for every one-line ``ValueError`` of the public API.
+
+Each check names the argument, says what is allowed and what was given, so that a user
+reading the single line knows the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        if value.numel() == 1:
+            return repr(value.item())
+        return f"a tensor with min {value.min().item():g} and max {value.max().item():g}"
+    return repr(value)
+
+
+def check_probability(name: str, value: float | torch.Tensor, *, low_open: bool = False,
+                      high_open: bool = True) -> None:
+    """Check ``value`` (float or tensor) lies in [0, 1) by default; the ends can be opened/closed."""
+    t = torch.as_tensor(value, dtype=torch.float64)
+    lo_ok = (t > 0).all() if low_open else (t >= 0).all()
+    hi_ok = (t < 1).all() if high_open else (t <= 1).all()
+    if torch.isnan(t).any() or not (lo_ok and hi_ok):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {lo}0, 1{hi}, got {_describe(value)}")
+
+
+def check_positive(name: str, value: float | torch.Tensor, *, allow_zero: bool = False) -> None:
+    """Check ``value`` > 0 (or >= 0 with ``allow_zero``) and finite."""
+    t = torch.as_tensor(value, dtype=torch.float64)
+    ok = (t >= 0).all() if allow_zero else (t > 0).all()
+    if torch.isnan(t).any() or torch.isinf(t).any() or not ok:
+        rel = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {rel}, got {_describe(value)}")
+
+
+def check_int(name: str, value: Any, *, minimum: int = 0) -> None:
+    """Check ``value`` is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> None:
+    """Check ``value`` is one of ``allowed``; the message lists them."""
+    allowed = list(allowed)
+    if value not in allowed:
+        listed = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+
+
+def check_finite(name: str, value: float) -> None:
+    """Check a scalar is finite."""
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")

@@ -1,0 +1,161 @@
+"""The droplab command line: the only place that parses arguments.
+
+    droplab list
+    droplab run ID [--profile P] [--set key=value ...] [--out DIR] [--resume]
+    droplab reproduce [--profile P] [--only ID ...] [--out DIR] [--resume]
+    droplab report RUN_DIR... [--out DIR]
+    droplab data NAME [--split S] [--download]
+
+Global options: ``--data-dir`` (sets ``$DROPLAB_DATA``), ``--threads``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from droplab.experiments.config import PROFILE_NAMES
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--set")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with local dataset files (default $DROPLAB_DATA or ~/.droplab/data).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads.")
+@click.version_option(package_name="droplab")
+def main(data_dir: str | None, threads: int | None) -> None:
+    """droplab: dropout variants, analyses and the reproduction of four papers' claims."""
+    if data_dir:
+        os.environ["DROPLAB_DATA"] = data_dir
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@main.command("list")
+def list_cmd() -> None:
+    """One experiment per line: id, paper, what it reproduces."""
+    from droplab.experiments import all_experiments
+
+    exps = all_experiments()
+    width = max(len(e.id) for e in exps)
+    for e in exps:
+        click.echo(f"{e.id:<{width}}  {e.paper}: {e.reproduces}")
+
+
+profile_opt = click.option("--profile", type=click.Choice(PROFILE_NAMES), default="quick", show_default=True,
+                           help="smoke: seconds (CI); quick: CPU minutes; paper: the papers' settings.")
+
+
+@main.command()
+@click.argument("experiment_id")
+@profile_opt
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/ID).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out, reusing finished stages.")
+@click.option("--device", default=None, help="torch device, e.g. cpu or cuda.")
+@click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def run(experiment_id: str, profile: str, sets: tuple[str, ...], out: str | None, resume: bool,
+        device: str | None, print_config: bool, no_progress: bool) -> None:
+    """Run one experiment and write its report next to its run directory."""
+    from droplab.experiments import get_experiment, run_experiment
+    from droplab.reports import write_report
+
+    overrides = _parse_sets(sets)
+    if device:
+        overrides["device"] = device
+    exp = get_experiment(experiment_id)
+    if print_config:
+        click.echo(exp.config.for_profile(profile, overrides).describe())
+        return
+    path = Path(out or Path("runs") / experiment_id)
+    ctx = run_experiment(exp, path, profile=profile, overrides=overrides, resume=resume, progress=not no_progress)
+    html_path, _ = write_report([path], path)
+    for c in ctx.claims:
+        click.echo(f"[{c.verdict}] {c.id}: {c.statement}")
+    click.echo(f"run directory: {path}\nreport: {html_path}")
+
+
+@main.command()
+@profile_opt
+@click.option("--only", multiple=True, metavar="ID", help="Run only experiments whose id starts with this.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the run directories and the report (default runs/reproduce-PROFILE).")
+@click.option("--resume", is_flag=True, help="Skip finished experiments and resume interrupted ones.")
+@click.option("--device", default=None, help="torch device, e.g. cpu or cuda.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def reproduce(profile: str, only: tuple[str, ...], out: str | None, resume: bool, device: str | None,
+              no_progress: bool) -> None:
+    """Run every registered experiment and write the report (claims table first)."""
+    from droplab.experiments import reproduce as run_all
+    from droplab.reports import write_report
+
+    path = Path(out or Path("runs") / f"reproduce-{profile}")
+    dirs, failed = run_all(path, profile=profile, only=only, resume=resume, progress=not no_progress,
+                           overrides={"device": device} if device else None)
+    html_path, md_path = write_report(dirs, path)
+    click.echo(f"report: {html_path}\nmarkdown: {md_path}")
+    if failed:
+        raise click.ClickException(f"{len(failed)} experiment(s) failed: {', '.join(failed)}; "
+                                   "fix and rerun with --resume")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Where report.html and report.md go (default: the first RUN_DIR).")
+def report(run_dirs: tuple[str, ...], out: str | None) -> None:
+    """Write one HTML page and a Markdown file for run directories (or folders of them)."""
+    from droplab.reports import write_report
+
+    html_path, md_path = write_report([Path(p) for p in run_dirs], Path(out or run_dirs[0]))
+    click.echo(f"report: {html_path}\nmarkdown: {md_path}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
+@click.option("--download", is_flag=True, help="Fetch missing files of a real dataset (network).")
+def data(name: str, split: str, download: bool) -> None:
+    """Check (or with --download fetch) a dataset and print its size."""
+    from droplab import data as _data
+
+    options = {"download": True} if download else {}
+    ds = _data.load(name, split, **options)
+    click.echo(f"{name} {split}: x {tuple(ds.x.shape)}, y {tuple(ds.y.shape)}, classes {ds.n_classes}")
+
+
+def entry() -> None:
+    """Console entry: one-line errors for bad input, a resume hint on Ctrl-C."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted: finished work is saved; rerun with --resume to continue", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished work is saved; rerun with --resume to continue", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,52 @@
+"""Dataset registry: ``droplab.data.load(name, split, ...)``, offline by default.
+
+Names (see :data:`NAMES`):
+
+=================  ==========================================================================
+``digits``         scikit-learn's bundled 8×8 digits (the default of every experiment)
+``mnist1d``        MNIST-1D generated locally by the ``mnist1d`` package
+``teacher``        synthetic teacher–student regression / classification
+``mnist``          MNIST IDX files from a local folder (``download=True`` fetches them)
+``fashion-mnist``  Fashion-MNIST IDX files, likewise
+``cifar10``        CIFAR-10 pickled batches from a local folder, likewise
+``cifar100``       CIFAR-100 pickled files, likewise
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from droplab._checks import check_choice
+from droplab.data import files, generated
+from droplab.data.dataset import Dataset
+
+_LOADERS = {
+    "digits": generated.digits,
+    "mnist1d": generated.mnist1d,
+    "teacher": generated.teacher,
+    "mnist": partial(files.mnist_like, "mnist"),
+    "fashion-mnist": partial(files.mnist_like, "fashion-mnist"),
+    "cifar10": partial(files.cifar, "cifar10"),
+    "cifar100": partial(files.cifar, "cifar100"),
+}
+NAMES = tuple(_LOADERS)
+SPLITS = ("train", "test")
+
+
+def load(name: str, split: str = "train", *, n: int | None = None, **options: Any) -> Dataset:
+    """Load split ``split`` of dataset ``name``; ``n`` keeps the first ``n`` examples.
+
+    ``options`` go to the loader (``root``/``download`` for file datasets, ``flat``, ``seed``, …).
+
+    >>> ds = load("digits", "train", n=100)
+    >>> ds.x.shape, ds.n_classes
+    (torch.Size([100, 64]), 10)
+    """
+    check_choice("dataset name", name, NAMES)
+    check_choice("split", split, SPLITS)
+    return _LOADERS[name](split, **options).subset(n)
+
+
+__all__ = ["Dataset", "NAMES", "SPLITS", "load", "files", "generated"]

@@ -1,0 +1,48 @@
+"""The small dataset object every loader returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Dataset:
+    """Tensors of one split: inputs ``x`` (N, ...) and targets ``y`` (N,) or (N, k).
+
+    ``n_classes`` is ``None`` for regression. ``meta`` holds provenance (source files, seed).
+    """
+
+    name: str
+    split: str
+    x: Tensor
+    y: Tensor
+    n_classes: int | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def subset(self, n: int | None) -> Dataset:
+        """The first ``n`` examples (as the papers' "first 10,000 training examples")."""
+        if n is None:
+            return self
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer or None, got {n!r}")
+        n = min(n, len(self))
+        return Dataset(self.name, self.split, self.x[:n], self.y[:n], self.n_classes, dict(self.meta, n=n))
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Dataset:
+        x = self.x.to(device=device, dtype=dtype) if dtype is not None else self.x.to(device)
+        return Dataset(self.name, self.split, x, self.y.to(device), self.n_classes, self.meta)
+
+    def flat(self) -> Dataset:
+        """Inputs reshaped to (N, features) for fully connected nets."""
+        return Dataset(self.name, self.split, self.x.reshape(len(self), -1), self.y, self.n_classes, self.meta)
+
+    @property
+    def in_features(self) -> int:
+        return int(self.x[0].numel())

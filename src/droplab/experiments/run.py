@@ -1,0 +1,206 @@
+"""Run directories and the context an experiment writes through.
+
+A run directory holds::
+
+    run.json          id, profile, status ("running" | "complete" | "failed"), times
+    config.json       the resolved config
+    environment.json  versions, seed, git commit, device
+    metrics.json      scalar and small array results (also metrics.csv for flat rows)
+    claims.json       the claims with their verdicts
+    figures/          NAME.png and NAME.pdf, captions in figures.json
+    stages/           cached results of finished stages (what ``--resume`` reuses)
+    checkpoints/      training checkpoints (resume mid-training)
+
+Every file is written atomically; ``run.json`` says ``complete`` only after everything else is
+written, so an interrupted run is never mistaken for a finished one, and its finished stages
+are reused by ``--resume``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from tqdm.auto import tqdm
+
+from droplab import _io
+from droplab.experiments.claims import Claim, verdict_from
+from droplab.experiments.config import ExperimentConfig
+
+T = TypeVar("T")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(seed: int, device: str) -> dict[str, Any]:
+    """Versions, seed, git commit and device of this process."""
+    import matplotlib
+    import numpy
+    import scipy
+    import sklearn
+
+    from droplab import __version__
+
+    return {
+        "droplab": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
+        "torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__,
+        "torch_threads": torch.get_num_threads(), "seed": seed, "device": device,
+        "git_commit": _git_commit(),
+    }
+
+
+def read_run(path: Path) -> dict[str, Any]:
+    """Read a run directory's ``run.json``; a one-line error if ``path`` is not a run directory."""
+    path = Path(path)
+    meta = path / "run.json"
+    if not meta.is_file():
+        raise ValueError(f"RUN_DIR {path} is not a droplab run directory (no run.json)")
+    try:
+        return json.loads(meta.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"RUN_DIR {path} has a corrupt run.json: {exc}") from None
+
+
+class RunContext:
+    """What an experiment's ``run(config, ctx)`` writes through: metrics, figures, claims, stages."""
+
+    def __init__(self, path: Path, experiment_id: str, profile: str, config: ExperimentConfig,
+                 *, resume: bool = False, progress: bool = True) -> None:
+        self.path = Path(path)
+        self.experiment_id = experiment_id
+        self.profile = profile
+        self.config = config
+        self.show_progress = progress
+        self.metrics: dict[str, Any] = {}
+        self.claims: list[Claim] = []
+        self.figures: list[dict[str, str]] = []
+        self._open(resume)
+
+    # ---------------------------------------------------------------- lifecycle
+    def _open(self, resume: bool) -> None:
+        cfg = self.config.to_dict()
+        if (self.path / "run.json").exists():
+            meta = read_run(self.path)
+            if not resume:
+                raise ValueError(f"--out {self.path} already holds a run ({meta.get('status')}); "
+                                 "pass --resume to continue it or choose another --out")
+            old = json.loads((self.path / "config.json").read_text())
+            if meta.get("experiment") != self.experiment_id or old != _io.to_jsonable(cfg):
+                raise ValueError(f"--resume: {self.path} holds experiment {meta.get('experiment')!r} "
+                                 "with a different config; resume with the same id, profile and --set values")
+            if meta.get("status") == "complete":
+                self._load_outputs()
+        elif self.path.exists() and any(self.path.iterdir()):
+            raise ValueError(f"--out {self.path} exists and is not a droplab run directory; choose an empty path")
+        self.path.mkdir(parents=True, exist_ok=True)
+        _io.write_json(self.path / "config.json", cfg)
+        _io.write_json(self.path / "environment.json", environment(self.config.seed, self.config.device))
+        if not self.complete:
+            self._write_meta("running")
+
+    @property
+    def complete(self) -> bool:
+        meta = self.path / "run.json"
+        return meta.is_file() and json.loads(meta.read_text()).get("status") == "complete"
+
+    def _load_outputs(self) -> None:
+        self.metrics = json.loads((self.path / "metrics.json").read_text())
+        self.claims = [Claim(**c) for c in json.loads((self.path / "claims.json").read_text())]
+        self.figures = json.loads((self.path / "figures.json").read_text())
+
+    def _write_meta(self, status: str, error: str | None = None) -> None:
+        meta = {"experiment": self.experiment_id, "profile": self.profile, "status": status, "updated": _now()}
+        if error:
+            meta["error"] = error
+        _io.write_json(self.path / "run.json", meta)
+
+    def finish(self) -> None:
+        """Write metrics, claims and figure index, then mark the run complete (last write)."""
+        _io.write_json(self.path / "metrics.json", self.metrics)
+        flat = {k: v for k, v in self.metrics.items() if isinstance(v, (int, float, str, bool))}
+        _io.write_csv(self.path / "metrics.csv", [{"metric": k, "value": v} for k, v in flat.items()])
+        _io.write_json(self.path / "claims.json", [c.to_dict() for c in self.claims])
+        _io.write_json(self.path / "figures.json", self.figures)
+        self._write_meta("complete")
+
+    def fail(self, error: str) -> None:
+        self._write_meta("failed", error)
+
+    # ---------------------------------------------------------------- outputs
+    def log(self, **values: Any) -> None:
+        """Record named results (scalars, lists, small arrays)."""
+        self.metrics.update(_io.to_jsonable(values))
+
+    def table(self, name: str, rows: list[dict[str, Any]]) -> None:
+        """Record a table as ``NAME.csv`` and under ``metrics[NAME]``."""
+        _io.write_csv(self.path / f"{name}.csv", rows)
+        self.metrics[name] = _io.to_jsonable(rows)
+
+    def figure(self, fig: Any, name: str, caption: str) -> None:
+        """Save a matplotlib figure as PNG and PDF with its caption (which names the paper figure)."""
+        import io as _stdio
+
+        import matplotlib.pyplot as plt
+
+        for ext in ("png", "pdf"):
+            buf = _stdio.BytesIO()
+            fig.savefig(buf, format=ext, dpi=110, bbox_inches="tight")
+            _io.write_bytes(self.path / "figures" / f"{name}.{ext}", buf.getvalue())
+        plt.close(fig)
+        self.figures = [f for f in self.figures if f["name"] != name]
+        self.figures.append({"name": name, "png": f"figures/{name}.png", "pdf": f"figures/{name}.pdf",
+                             "caption": caption})
+
+    def claim(self, *, id: str, paper: str, where: str, statement: str, criterion: str,
+              measured: dict[str, Any], outcome: bool | None, notes: str = "") -> Claim:
+        """Record a claim; ``outcome`` is the pre-declared criterion evaluated on ``measured``."""
+        c = Claim(id=id, paper=paper, where=where, statement=statement, criterion=criterion,
+                  measured=_io.to_jsonable(measured), verdict=verdict_from(outcome),
+                  experiment=self.experiment_id, notes=notes)
+        self.claims = [x for x in self.claims if x.id != id] + [c]
+        return c
+
+    # ---------------------------------------------------------------- resumable work
+    def stage(self, name: str, compute: Callable[[], T]) -> T:
+        """Run ``compute`` once: its result (tensors, numbers, lists, dicts) is cached in ``stages/``.
+
+        On ``--resume`` a finished stage is loaded instead of recomputed (``weights_only=True``).
+        """
+        path = self.path / "stages" / f"{name}.pt"
+        if path.is_file():
+            return _io.torch_load(path)
+        result = compute()
+        _io.torch_save(path, result)
+        return result
+
+    def checkpoint_path(self, name: str) -> Path:
+        """Where a training loop named ``name`` keeps its resumable checkpoint."""
+        return self.path / "checkpoints" / f"{name}.pt"
+
+    def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
+        """A progress bar over ``iterable`` (silent when progress is off or not a terminal)."""
+        return iter(tqdm(iterable, desc=f"{self.experiment_id}: {desc}", total=total, leave=False,
+                         disable=None if self.show_progress else True))
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU generator seeded from the config's seed plus ``offset`` (one per random stream)."""
+        return torch.Generator().manual_seed(self.config.seed * 1_000_003 + offset)

@@ -1,0 +1,174 @@
+"""Training loops: full-batch GD (the papers' choice, no SGD noise), mini-batch SGD and Adam.
+
+Deterministic on CPU: the same seed gives bit-identical parameters. A checkpoint holds the
+model, optimizer, schedule, RNG states, step, loss history and callback states, so a run
+interrupted at any point resumes to exactly the parameters of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from droplab import _io
+from droplab._checks import check_choice, check_int, check_positive
+from droplab.training.modes import evaluation
+
+OPTIMIZERS = ("gd", "sgd", "adam")
+Callback = Callable[[int, nn.Module, dict[str, Any]], Any]
+
+
+@dataclass
+class TrainConfig:
+    """How to train. ``batch_size=None`` means full batch (GD); ``optimizer="gd"`` forces it.
+
+    ``milestones``/``gamma``: the learning rate is multiplied by ``gamma`` at each milestone step.
+    ``stop_loss``: stop once the evaluation-mode loss on the whole training set (checked every
+    ``eval_every`` steps) is at or below it.
+    """
+
+    optimizer: str = "gd"
+    lr: float = 0.1
+    steps: int = 1000
+    batch_size: int | None = None
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    stop_loss: float | None = None
+    eval_every: int = 50
+    checkpoint_every: int = 200
+    seed: int = 0
+
+    def validate(self) -> None:
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_positive("lr", self.lr)
+        check_int("steps", self.steps, minimum=0)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, minimum=1)
+        check_int("eval_every", self.eval_every, minimum=1)
+        check_int("checkpoint_every", self.checkpoint_every, minimum=1)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: steps done, per-step training loss, why it stopped."""
+
+    steps: int
+    losses: list[float] = field(default_factory=list)
+    stopped: str = "steps"  # "steps" | "stop_loss" | "callback"
+    final_eval_loss: float = math.nan
+
+
+def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                           weight_decay=cfg.weight_decay)
+
+
+def full_loss(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor,
+              chunk: int = 4096) -> float:
+    """The evaluation-mode (deterministic, ensemble) loss on all of ``x``, in chunks."""
+    total = 0.0
+    with evaluation(model), torch.no_grad():
+        for i in range(0, len(x), chunk):
+            xb, yb = x[i:i + chunk], y[i:i + chunk]
+            total += float(loss_fn(model(xb), yb)) * len(xb)
+    return total / max(len(x), 1)
+
+
+def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor,
+        cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), checkpoint: Path | None = None,
+        progress: Callable[[range], Any] | None = None) -> FitResult:
+    """Train ``model`` in place on ``(x, y)`` and return the loss history.
+
+    The model is put in training mode for the updates (dropout on) and restored to its
+    previous mode at the end. With ``checkpoint`` the state is saved every
+    ``cfg.checkpoint_every`` steps and on interruption, and an existing checkpoint is resumed.
+    """
+    cfg.validate()
+    if cfg.optimizer == "gd" and cfg.batch_size is not None:
+        raise ValueError("batch_size must be None for optimizer 'gd' (full batch); use 'sgd' for mini-batches")
+    opt = _make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    batch_gen = torch.Generator().manual_seed(cfg.seed)
+    result = FitResult(steps=0)
+    torch.manual_seed(cfg.seed)
+    if checkpoint is not None and Path(checkpoint).is_file():
+        _restore(_io.torch_load(checkpoint), model, opt, sched, batch_gen, result, callbacks)
+    was_training = model.training
+    model.train()
+    order: Tensor | None = None
+    steps = range(result.steps, cfg.steps)
+
+    def save() -> None:
+        if checkpoint is not None:
+            _io.torch_save(checkpoint, _snapshot(model, opt, sched, batch_gen, result, callbacks))
+
+    try:
+        for step in progress(steps) if progress else steps:
+            if cfg.batch_size is None:
+                xb, yb = x, y
+            else:
+                n_batches = math.ceil(len(x) / cfg.batch_size)
+                b = step % n_batches
+                if b == 0 or order is None:
+                    order = torch.randperm(len(x), generator=batch_gen)
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                xb, yb = x[idx], y[idx]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            sched.step()
+            result.steps = step + 1
+            result.losses.append(float(loss.detach()))
+            info = {"loss": result.losses[-1], "lr": opt.param_groups[0]["lr"]}
+            stop = any(bool(cb(result.steps, model, info)) for cb in callbacks)
+            if cfg.stop_loss is not None and result.steps % cfg.eval_every == 0:
+                if full_loss(model, loss_fn, x, y) <= cfg.stop_loss:
+                    result.stopped = "stop_loss"
+                    break
+            if stop:
+                result.stopped = "callback"
+                break
+            if result.steps % cfg.checkpoint_every == 0:
+                save()
+    except KeyboardInterrupt:
+        save()
+        raise
+    finally:
+        model.train(was_training)
+    save()
+    result.final_eval_loss = full_loss(model, loss_fn, x, y)
+    return result
+
+
+def _snapshot(model, opt, sched, batch_gen, result, callbacks) -> dict[str, Any]:
+    return {
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        "torch_rng": torch.get_rng_state(), "batch_rng": batch_gen.get_state(),
+        "steps": result.steps, "losses": list(result.losses), "stopped": result.stopped,
+        "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
+    }
+
+
+def _restore(state, model, opt, sched, batch_gen, result, callbacks) -> None:
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    batch_gen.set_state(state["batch_rng"])
+    result.steps, result.losses, result.stopped = state["steps"], list(state["losses"]), state["stopped"]
+    for cb, cb_state in zip(callbacks, state["callbacks"]):
+        if cb_state is not None and hasattr(cb, "load_state_dict"):
+            cb.load_state_dict(cb_state)
