@@ -52,17 +52,17 @@ def mnist1d(split: str = "train", *, num_samples: int = 5000, seed: int = 42) ->
     return Dataset("mnist1d", split, x, y, 10, {"source": "mnist1d.make_dataset", "seed": seed})
 
 
-def teacher(split: str = "train", *, n: int = 20, dim: int = 5, hidden: int = 8, noise: float = 0.0,
+def teacher(split: str = "train", *, n_train: int = 20, dim: int = 5, hidden: int = 8, noise: float = 0.0,
             task: str = "regression", n_classes: int = 2, n_test: int = 500, seed: int = 0) -> Dataset:
     """A synthetic teacher–student set: inputs N(0, I_dim), targets from a random teacher ReLU net.
 
     The teacher is ``dim → hidden → 1`` (regression: y = teacher(x) + noise·N(0,1)) or
-    ``dim → hidden → n_classes`` (classification: y = argmax of logits + noise·Gumbel). ``n`` is the
+    ``dim → hidden → n_classes`` (classification: y = argmax of logits + noise·Gumbel). ``n_train`` is the
     number of training points (few points and a wide student make the zero-loss set a manifold);
     the test split has ``n_test`` fresh points from the same teacher.
     """
     check_choice("task", task, ("regression", "classification"))
-    check_int("n", n, minimum=1)
+    check_int("n_train", n_train, minimum=1)
     check_int("dim", dim, minimum=1)
     check_int("hidden", hidden, minimum=1)
     check_positive("noise", noise, allow_zero=True)
@@ -70,7 +70,7 @@ def teacher(split: str = "train", *, n: int = 20, dim: int = 5, hidden: int = 8,
     out = 1 if task == "regression" else n_classes
     w1 = torch.randn(hidden, dim, generator=g) / dim**0.5
     w2 = torch.randn(out, hidden, generator=g) / hidden**0.5
-    total = n + n_test
+    total = n_train + n_test
     x = torch.randn(total, dim, generator=g)
     f = torch.relu(x @ w1.T) @ w2.T
     if task == "regression":
@@ -78,6 +78,6 @@ def teacher(split: str = "train", *, n: int = 20, dim: int = 5, hidden: int = 8,
     else:
         gumbel = -torch.log(-torch.log(torch.rand(total, out, generator=g).clamp_min(1e-12)))
         y = (f + noise * gumbel).argmax(1)
-    sl = slice(0, n) if split == "train" else slice(n, total)
+    sl = slice(0, n_train) if split == "train" else slice(n_train, total)
     return Dataset("teacher", split, x[sl], y[sl], None if task == "regression" else n_classes,
                    {"task": task, "seed": seed, "dim": dim, "hidden": hidden, "noise": noise})

@@ -46,6 +46,9 @@ class ExperimentConfig:
             changes[key] = parse_value(key, text, hints[key])
         return dataclasses.replace(self, **changes)
 
+    def validate(self) -> None:
+        """Check field values (one-line ValueErrors); called before a run directory is created."""
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

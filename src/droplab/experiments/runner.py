@@ -23,6 +23,7 @@ def run_experiment(exp: Experiment | str, out: Path, *, profile: str = "quick",
     if isinstance(exp, str):
         exp = get_experiment(exp)
     config = exp.config.for_profile(profile, overrides)
+    config.validate()
     ctx = RunContext(out, exp.id, profile, config, resume=resume, progress=progress)
     if ctx.complete:
         return ctx

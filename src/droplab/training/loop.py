@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from droplab import _io
 from droplab._checks import check_choice, check_int, check_positive
+from droplab.nn import noise_layers
 from droplab.training.modes import evaluation
 
 OPTIMIZERS = ("gd", "sgd", "adam")
@@ -100,30 +101,25 @@ def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor
         raise ValueError("batch_size must be None for optimizer 'gd' (full batch); use 'sgd' for mini-batches")
     opt = _make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
-    batch_gen = torch.Generator().manual_seed(cfg.seed)
     result = FitResult(steps=0)
     torch.manual_seed(cfg.seed)
     if checkpoint is not None and Path(checkpoint).is_file():
-        _restore(_io.torch_load(checkpoint), model, opt, sched, batch_gen, result, callbacks)
+        _restore(_io.torch_load(checkpoint), model, opt, sched, result, callbacks)
     was_training = model.training
     model.train()
-    order: Tensor | None = None
     steps = range(result.steps, cfg.steps)
 
     def save() -> None:
         if checkpoint is not None:
-            _io.torch_save(checkpoint, _snapshot(model, opt, sched, batch_gen, result, callbacks))
+            _io.torch_save(checkpoint, _snapshot(model, opt, sched, result, callbacks))
 
     try:
         for step in progress(steps) if progress else steps:
             if cfg.batch_size is None:
                 xb, yb = x, y
             else:
-                n_batches = math.ceil(len(x) / cfg.batch_size)
-                b = step % n_batches
-                if b == 0 or order is None:
-                    order = torch.randperm(len(x), generator=batch_gen)
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                epoch, b = divmod(step, math.ceil(len(x) / cfg.batch_size))
+                idx = epoch_order(len(x), epoch, cfg.seed)[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 xb, yb = x[idx], y[idx]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
@@ -153,21 +149,34 @@ def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor
     return result
 
 
-def _snapshot(model, opt, sched, batch_gen, result, callbacks) -> dict[str, Any]:
+def epoch_order(n: int, epoch: int, seed: int) -> Tensor:
+    """The example order of one epoch: a permutation fixed by (seed, epoch), so resume is exact."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def _layer_generators(model: nn.Module) -> list[torch.Generator | None]:
+    """Explicit generators of the model's noise layers (their states are checkpointed too)."""
+    return [getattr(layer, "generator", None) for layer in noise_layers(model)]
+
+
+def _snapshot(model, opt, sched, result, callbacks) -> dict[str, Any]:
     return {
         "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-        "torch_rng": torch.get_rng_state(), "batch_rng": batch_gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "noise_rng": [g.get_state() if g is not None else None for g in _layer_generators(model)],
         "steps": result.steps, "losses": list(result.losses), "stopped": result.stopped,
         "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
     }
 
 
-def _restore(state, model, opt, sched, batch_gen, result, callbacks) -> None:
+def _restore(state, model, opt, sched, result, callbacks) -> None:
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
-    batch_gen.set_state(state["batch_rng"])
+    for g, g_state in zip(_layer_generators(model), state["noise_rng"]):
+        if g is not None and g_state is not None:
+            g.set_state(g_state)
     result.steps, result.losses, result.stopped = state["steps"], list(state["losses"]), state["stopped"]
     for cb, cb_state in zip(callbacks, state["callbacks"]):
         if cb_state is not None and hasattr(cb, "load_state_dict"):

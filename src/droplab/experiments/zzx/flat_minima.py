@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from droplab._checks import check_probability  # noqa: E402
 from droplab.experiments.common import load_task, train_stage  # noqa: E402
 from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
@@ -62,6 +63,13 @@ class FlatMinimaConfig(ExperimentConfig):
                   "n_directions": 20},
     }
 
+    def validate(self) -> None:
+        if len(self.keep) != len(self.hidden):
+            raise ValueError(f"keep must give one keep probability per hidden layer ({len(self.hidden)}), "
+                             f"got {self.keep}")
+        for i, q in enumerate(self.keep):
+            check_probability(f"keep[{i}]", q, low_open=True, high_open=False)
+
 
 def _train_config(cfg: FlatMinimaConfig) -> TrainConfig:
     return TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
@@ -94,8 +102,6 @@ def _widths(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, gen_seed: in
 @experiment("zzx-flat-minima", paper=PAPER, reproduces="Fig. 1(a): dropout finds flatter minima that generalize better",
             config=FlatMinimaConfig)
 def run(cfg: FlatMinimaConfig, ctx: RunContext) -> None:
-    if len(cfg.keep) != len(cfg.hidden):
-        raise ValueError(f"keep must give one keep probability per hidden layer ({len(cfg.hidden)}), got {cfg.keep}")
     train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
     widths = [train.in_features, *cfg.hidden, train.n_classes]
     loss_fn = nn.functional.cross_entropy

@@ -1,0 +1,35 @@
+"""Every registered experiment runs in its ``smoke`` profile and states well-formed claims."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from droplab.experiments import VERDICTS, all_experiments, get_experiment, run_experiment
+
+IDS = [e.id for e in all_experiments()]
+
+
+@pytest.mark.parametrize("exp_id", IDS)
+def test_smoke_run(tmp_path, exp_id):
+    ctx = run_experiment(exp_id, tmp_path / exp_id, profile="smoke", progress=False)
+    assert ctx.complete
+    claims = json.loads((tmp_path / exp_id / "claims.json").read_text())
+    assert claims, f"{exp_id} states no claim"
+    for c in claims:
+        assert c["verdict"] in VERDICTS and c["criterion"] and c["measured"] and c["paper"]
+    for f in ctx.figures:
+        assert (tmp_path / exp_id / f["png"]).is_file() and (tmp_path / exp_id / f["pdf"]).is_file()
+
+
+def test_every_experiment_has_three_profiles_that_build():
+    for e in all_experiments():
+        for profile in ("smoke", "quick", "paper"):
+            e.config.for_profile(profile)
+        assert e.paper and e.reproduces
+
+
+def test_unknown_id_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown experiment id 'nope'; known: .*zzx-flat-minima"):
+        get_experiment("nope")

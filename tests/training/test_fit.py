@@ -1,0 +1,96 @@
+"""Training: bit-identical determinism, exact resume after an interruption, stopping, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from droplab import data
+from droplab.models import FNN
+from droplab.training import RecordParameters, TrainConfig, accuracy, fit
+
+DS = data.load("digits", "train", n=200)
+LOSS = nn.functional.cross_entropy
+
+
+def make_model(seed: int = 0) -> FNN:
+    torch.manual_seed(seed)
+    return FNN([64, 32, 10], dropout={0: 0.2, 1: 0.5})
+
+
+def params(model: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+@pytest.mark.parametrize("cfg", [
+    TrainConfig(optimizer="gd", lr=0.5, steps=30),
+    TrainConfig(optimizer="sgd", lr=0.1, steps=30, batch_size=64, momentum=0.9, nesterov=True),
+    TrainConfig(optimizer="adam", lr=1e-2, steps=30, batch_size=50, milestones=(10, 20)),
+], ids=["gd", "sgd-nesterov", "adam-schedule"])
+def test_same_seed_gives_bit_identical_parameters(cfg):
+    a, b = make_model(), make_model()
+    ra = fit(a, LOSS, DS.x, DS.y, cfg)
+    rb = fit(b, LOSS, DS.x, DS.y, cfg)
+    assert torch.equal(params(a), params(b))
+    assert ra.losses == rb.losses and ra.losses[-1] < ra.losses[0]
+
+
+class Interrupt:
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def __call__(self, step, model, info):
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("optimizer,batch", [("sgd", 64), ("adam", None)])
+def test_resume_after_interruption_is_exact(tmp_path, optimizer, batch):
+    cfg = TrainConfig(optimizer=optimizer, lr=0.05, steps=40, batch_size=batch, checkpoint_every=7,
+                      milestones=(25,))
+    ref, rec_ref = make_model(), RecordParameters(every=5)
+    fit(ref, LOSS, DS.x, DS.y, cfg, callbacks=[rec_ref])
+
+    ckpt = tmp_path / "ckpt.pt"
+    model, rec = make_model(), RecordParameters(every=5)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, LOSS, DS.x, DS.y, cfg, callbacks=[rec, Interrupt(at=23)], checkpoint=ckpt)
+    torch.manual_seed(1234)  # unrelated RNG use between the two attempts must not matter
+    resumed, rec2 = make_model(seed=99), RecordParameters(every=5)
+    result = fit(resumed, LOSS, DS.x, DS.y, cfg, callbacks=[rec2], checkpoint=ckpt)
+    assert result.steps == 40
+    assert torch.equal(params(resumed), params(ref))
+    assert torch.equal(rec2.trajectory(), rec_ref.trajectory())
+
+
+def test_stop_loss_stops_on_the_evaluation_loss():
+    model = make_model()
+    res = fit(model, LOSS, DS.x, DS.y, TrainConfig(optimizer="adam", lr=1e-2, steps=2000, stop_loss=0.05,
+                                                   eval_every=10))
+    assert res.stopped == "stop_loss" and res.steps < 2000 and res.final_eval_loss <= 0.05
+    assert accuracy(model, DS.x, DS.y) > 0.95
+
+
+def test_fit_restores_the_callers_mode():
+    model = make_model().eval()
+    fit(model, LOSS, DS.x, DS.y, TrainConfig(steps=2))
+    assert not any(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"optimizer": "lbfgs"}, "optimizer must be one of"),
+    ({"lr": -1.0}, "lr must be finite and > 0"),
+    ({"steps": -3}, "steps must be an integer >= 0"),
+    ({"optimizer": "gd", "batch_size": 10}, "batch_size must be None for optimizer 'gd'"),
+])
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit(make_model(), LOSS, DS.x, DS.y, TrainConfig(**kwargs))
+
+
+def test_corrupt_checkpoint_is_one_line_error(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot read checkpoint"):
+        fit(make_model(), LOSS, DS.x, DS.y, TrainConfig(steps=2), checkpoint=ckpt)
