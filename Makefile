@@ -4,7 +4,7 @@ VENV ?= .venv
 # On these machines a bare `pip install torch` pulls a multi-GB CUDA build; a CPU wheel of
 # 2.13.0 lies on local disk. Override for another build: make test TORCH_SPEC='torch==2.5.1'.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev
+EXTRAS ?= dev,ray
 PROFILE ?= quick
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.droplab-$(EXTRAS)

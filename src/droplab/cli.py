@@ -4,6 +4,7 @@
     droplab run ID [--profile P] [--set key=value ...] [--out DIR] [--resume]
     droplab reproduce [--profile P] [--only ID ...] [--out DIR] [--resume]
     droplab report RUN_DIR... [--out DIR]
+    droplab sweep ID --grid key=v1,v2 [--seeds N] [--workers K] [--backend local|ray] [--resume]
     droplab data NAME [--split S] [--download]
 
 Global options: ``--data-dir`` (sets ``$DROPLAB_DATA``), ``--threads``.
@@ -118,12 +119,47 @@ def reproduce(profile: str, only: tuple[str, ...], out: str | None, resume: bool
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Where report.html and report.md go (default: the first RUN_DIR).")
-def report(run_dirs: tuple[str, ...], out: str | None) -> None:
-    """Write one HTML page and a Markdown file for run directories (or folders of them)."""
-    from droplab.reports import write_report
+@click.option("--metric", "metrics", multiple=True, help="Sweeps: the metrics to plot across the grid.")
+def report(run_dirs: tuple[str, ...], out: str | None, metrics: tuple[str, ...]) -> None:
+    """Write one HTML page and a Markdown file for run directories, folders of them, or a sweep."""
+    from droplab.reports import write_report, write_sweep_report
 
-    html_path, md_path = write_report([Path(p) for p in run_dirs], Path(out or run_dirs[0]))
+    if len(run_dirs) == 1 and (Path(run_dirs[0]) / "sweep.json").is_file():
+        html_path, md_path = write_sweep_report(Path(run_dirs[0]), Path(out) if out else None, list(metrics) or None)
+    else:
+        html_path, md_path = write_report([Path(p) for p in run_dirs], Path(out or run_dirs[0]))
     click.echo(f"report: {html_path}\nmarkdown: {md_path}")
+
+
+@main.command()
+@click.argument("experiment_id")
+@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...",
+              help="An axis of the grid (repeatable); tuple values use ';' between items, e.g. hidden=32;32,64;64.")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Seeds 0..N-1 per grid point.")
+@profile_opt
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Fixed overrides for every point.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Parallel points (local pool or Ray).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Sweep directory (default runs/sweep-ID).")
+@click.option("--resume", is_flag=True, help="Run only the points that are missing or failed.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress display.")
+def sweep(experiment_id: str, grid: tuple[str, ...], seeds: int, profile: str, sets: tuple[str, ...], workers: int,
+          backend: str, address: str | None, out: str | None, resume: bool, no_progress: bool) -> None:
+    """Run the Cartesian product of --grid axes × seeds, then write the sweep report."""
+    from droplab.reports import write_sweep_report
+    from droplab.sweeps import make_sweep, parse_axes, run_sweep, write_manifest
+
+    sw = make_sweep(experiment_id, parse_axes(list(grid)), seeds=seeds, profile=profile, base=_parse_sets(sets))
+    path = Path(out or Path("runs") / f"sweep-{experiment_id}")
+    write_manifest(path, sw, resume)
+    statuses = run_sweep(sw, path, workers=workers, backend=backend, address=address, progress=not no_progress)
+    html_path, _ = write_sweep_report(path)
+    bad = sorted(name for name, st in statuses.items() if st != "complete")
+    click.echo(f"sweep directory: {path}\nreport: {html_path}")
+    if bad:
+        raise click.ClickException(f"{len(bad)} point(s) not complete ({', '.join(bad)}); see their traceback.txt "
+                                   "and rerun with --resume")
 
 
 @main.command()

@@ -65,6 +65,18 @@ def _scalars(metrics: dict[str, Any]) -> list[tuple[str, str]]:
             (isinstance(v, list) and len(v) <= 8 and all(isinstance(x, (int, float)) for x in v))]
 
 
+def _tables(metrics: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Metrics that are tables (non-empty lists of flat dicts): (name, columns, rows)."""
+    out = []
+    for name, v in metrics.items():
+        if isinstance(v, list) and v and all(isinstance(r, dict) for r in v):
+            cols: list[str] = []
+            for r in v:
+                cols += [k for k in r if k not in cols]
+            out.append((name, cols, [[_fmt(r.get(c, "")) for c in cols] for r in v[:200]]))
+    return out
+
+
 def _claim_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
@@ -103,6 +115,9 @@ def markdown(runs: Sequence[RunRecord], out: Path) -> str:
         scal = _scalars(r.metrics)
         if scal:
             lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in scal]
+        for name, cols, rows in _tables(r.metrics):
+            lines += ["", f"**{name}**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -141,6 +156,10 @@ def html_page(runs: Sequence[RunRecord]) -> str:
         if scal:
             parts.append("<table><tr><th>metric</th><th>value</th></tr>" +
                          "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in scal) + "</table>")
+        for name, cols, rows in _tables(r.metrics):
+            parts.append(f"<p><b>{e(name)}</b></p><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) +
+                         "</tr>" + "".join("<tr>" + "".join(f"<td>{e(x)}</td>" for x in row) + "</tr>"
+                                           for row in rows) + "</table>")
         if r.config:
             parts.append("<details><summary>config</summary><pre>" +
                          e(json.dumps(r.config, indent=2)) + "</pre></details>")

@@ -1,0 +1,116 @@
+"""Sweeps: a 2×2×2 grid completes, survives a kill and resumes losslessly, records failing points,
+and gives the same results on the local pool and on a local Ray instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from droplab.reports import write_sweep_report
+from droplab.sweeps import make_sweep, parse_axes, read_manifest, run_sweep, write_manifest
+
+EXP = "zzx-flat-minima"
+BASE = {"n_directions": "1", "steps": "40", "profile_points": "5", "n_train": "150"}
+GRID = ["lr=0.01,0.003", "granularity=filter,layer"]  # 2 × 2 axes × 2 seeds = 8 points
+
+
+def sweep_cmd(out: Path, *extra: str) -> list[str]:
+    args = [sys.executable, "-m", "droplab.cli", "sweep", EXP, "--profile", "smoke", "--seeds", "2",
+            "--workers", "2", "--out", str(out), "--no-progress"]
+    for g in GRID:
+        args += ["--grid", g]
+    for k, v in BASE.items():
+        args += ["--set", f"{k}={v}"]
+    return args + list(extra)
+
+
+def results(sweep_dir: Path) -> dict[str, dict]:
+    return {p.name: json.loads((p / "claims.json").read_text())[0]["measured"]
+            for p in sorted((sweep_dir / "points").iterdir())}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "sweep"
+    subprocess.run(sweep_cmd(out), check=True, capture_output=True)
+    return out
+
+
+def test_grid_completes_with_manifest_progress_and_report(reference):
+    sw = read_manifest(reference)
+    assert len(sw.points) == 8 and sw.axes == {"lr": ["0.01", "0.003"], "granularity": ["filter", "layer"]}
+    assert {p.overrides["seed"] for p in sw.points} == {"0", "1"}
+    progress = json.loads((reference / "progress.json").read_text())
+    assert progress["done"] == 8 and progress["failed"] == 0 and progress["running"] == 0
+    md = (reference / "report.md").read_text()
+    assert "zzx-fig1a-flatter (grid)" in md and "test_acc_dropout mean" in md and "seeds_done" in md
+
+
+def test_killed_sweep_resumes_without_rerunning_finished_points(reference, tmp_path):
+    out = tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        prog = out / "progress.json"
+        if prog.is_file() and json.loads(prog.read_text())["done"] >= 2:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, at once
+    proc.wait()
+    finished = {p.name: (p / "run.json").stat().st_mtime_ns for p in (out / "points").iterdir()
+                if json.loads((p / "run.json").read_text())["status"] == "complete"}
+    assert 2 <= len(finished) < 8
+    subprocess.run(sweep_cmd(out, "--resume"), check=True, capture_output=True)
+    for name, mtime in finished.items():  # untouched: not rerun
+        assert (out / "points" / name / "run.json").stat().st_mtime_ns == mtime
+    assert results(out) == results(reference)
+
+
+def test_failing_point_is_recorded_and_the_rest_complete(tmp_path, monkeypatch):
+    monkeypatch.setenv("DROPLAB_DATA", str(tmp_path / "no-data"))  # mnist files absent: those points fail
+    sw = make_sweep(EXP, parse_axes(["dataset=digits,mnist"]), profile="smoke", base=BASE)
+    out = tmp_path / "sweep"
+    write_manifest(out, sw, resume=False)
+    statuses = run_sweep(sw, out, workers=2, progress=False)
+    assert statuses == {"0000": "complete", "0001": "failed"}
+    tb = (out / "points" / "0001" / "traceback.txt").read_text()
+    assert "missing train-images-idx3-ubyte" in tb
+    html, md = write_sweep_report(out)
+    assert "| points | 2 |" in md.read_text() and "| failed | 1 |" in md.read_text()
+
+
+def test_ray_backend_gives_the_same_results(reference, tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    out = tmp_path / "sweep"
+    subprocess.run(sweep_cmd(out, "--backend", "ray"), check=True, capture_output=True)
+    assert results(out) == results(reference)
+
+
+@pytest.mark.parametrize("grid,kwargs,match", [
+    (["lr"], {}, "--grid expects key=v1,v2"),
+    (["lr=0.1", "lr=0.2"], {}, "--grid key 'lr' is given twice"),
+    (["seed=1,2"], {}, "use --seeds N"),
+    (["depth=1,2"], {}, "--set key 'depth' is not a field"),
+    (["lr=fast"], {}, "--set lr expects float"),
+    (["lr=0.1"], {"seeds": 0}, "--seeds must be an integer >= 1"),
+])
+def test_bad_grids(grid, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_sweep(EXP, parse_axes(grid), **kwargs)
+
+
+def test_resume_of_a_different_sweep_is_refused(tmp_path):
+    out = tmp_path / "s"
+    write_manifest(out, make_sweep(EXP, parse_axes(["lr=0.1"]), profile="smoke"), resume=False)
+    with pytest.raises(ValueError, match="already holds a sweep"):
+        write_manifest(out, make_sweep(EXP, parse_axes(["lr=0.1"]), profile="smoke"), resume=False)
+    with pytest.raises(ValueError, match="holds a different sweep"):
+        write_manifest(out, make_sweep(EXP, parse_axes(["lr=0.2"]), profile="smoke"), resume=True)
