@@ -1,0 +1,65 @@
+"""The regularizer dropout adds: noise Laplacian, closed forms, expected dropout gradient.
+
+Shalova–Peletier–Schlichting: Gaussian-dropout GD follows −½ P_Γ ∇_w Δ_η L̂(w, 0) on the zero-loss
+manifold; Baldi & Sadowski 2014 §11: the expected dropout gradient is the ensemble gradient plus an
+adaptive weight decay. See docs/regularization.md.
+"""
+
+from droplab.regularization.closed_forms import (
+    DeepLinearDecomposition,
+    deep_linear_decomposition,
+    linear_dropout_regularizer,
+    linear_expected_gradient,
+    relu_l2_laplacian,
+    sigmoid_expected_gradient,
+    sigmoid_regularizer,
+    top_layer_expected_gradient,
+)
+from droplab.regularization.expected_gradient import (
+    ExpectedGradient,
+    bernoulli_mask_support,
+    ensemble_gradient,
+    expected_dropout_gradient,
+    sample_noise,
+)
+from droplab.regularization.laplacian import (
+    LaplacianEstimate,
+    NoiseSpace,
+    masked_loss,
+    model_params,
+    noise_laplacian,
+    noise_laplacian_diagonal,
+    noise_laplacian_grad,
+    noise_laplacian_hutchinson,
+    noise_regularizer,
+    noise_space,
+)
+
+__all__ = [
+    # noise Laplacian (SPS)
+    "noise_laplacian",
+    "noise_laplacian_diagonal",
+    "noise_laplacian_hutchinson",
+    "noise_laplacian_grad",
+    "noise_regularizer",
+    "LaplacianEstimate",
+    "NoiseSpace",
+    "noise_space",
+    "masked_loss",
+    "model_params",
+    # closed forms (SPS example; Baldi & Sadowski §11)
+    "relu_l2_laplacian",
+    "linear_dropout_regularizer",
+    "linear_expected_gradient",
+    "deep_linear_decomposition",
+    "DeepLinearDecomposition",
+    "sigmoid_expected_gradient",
+    "sigmoid_regularizer",
+    "top_layer_expected_gradient",
+    # expected dropout gradient
+    "expected_dropout_gradient",
+    "ensemble_gradient",
+    "ExpectedGradient",
+    "bernoulli_mask_support",
+    "sample_noise",
+]

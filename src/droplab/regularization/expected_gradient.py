@@ -1,0 +1,171 @@
+"""The expected dropout gradient E_masks[∇_w L(w, mask)] next to the ensemble network's gradient.
+
+Baldi & Sadowski 2014 (§11.1, eq. 139–140) view dropout as stochastic gradient descent on the
+true-ensemble error; §11.2–11.5 (eqs. 147, 155, 164, 180) show that its expected gradient is the
+ensemble network's gradient plus an adaptive weight-decay term. This module measures both sides for
+any model: the expectation by batched Monte Carlo over the layers' own noise (with standard errors)
+or exactly by enumeration over all Bernoulli masks of a small net; the ensemble gradient with every
+noise replaced by its mean (evaluation mode). Their difference is the gradient of the regularizer
+dropout adds (explicit, to first order in the update).
+
+Masks: Monte Carlo draws independent noise per example (as dropout training does); enumeration
+uses one mask shared by the batch. For a loss that is a sum or mean of per-example losses both give
+the same expectation (linearity of expectation over each example's own mask).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.func import grad, vmap
+
+from droplab._checks import check_int
+from droplab.nn import BernoulliDropout, mc_mode, named_noise_layers, record_masks
+from droplab.regularization.laplacian import LossFn, masked_loss, model_params, noise_space
+
+MAX_ENUMERATED_UNITS = 20
+
+
+@dataclass(frozen=True)
+class ExpectedGradient:
+    """Expected dropout gradient, its standard error (0 when exact) and the ensemble network's gradient.
+
+    Every field maps parameter names to tensors shaped like the parameters.
+    """
+
+    mean: dict[str, Tensor]
+    stderr: dict[str, Tensor]
+    ensemble: dict[str, Tensor]
+    n_samples: int | None
+
+    @property
+    def difference(self) -> dict[str, Tensor]:
+        """E[∇L_D] − ∇L_ENS: the gradient of dropout's regularizer (B&S eq. 147/155/180 extra term)."""
+        return {k: self.mean[k] - self.ensemble[k] for k in self.mean}
+
+
+def _param_names(model: nn.Module) -> list[str]:
+    return [k for k, p in model.named_parameters() if p.requires_grad]
+
+
+def ensemble_gradient(model: nn.Module, loss_fn: LossFn, inputs: Tensor,
+                      targets: Tensor) -> dict[str, Tensor]:
+    """∇_w of the ensemble network's loss: every noise layer replaced by its mean E ξ (B&S §3, eq. 144)."""
+    space = noise_space(model, inputs)
+    params = model_params(model)
+    names = _param_names(model)
+    loss = masked_loss(model, loss_fn, inputs, targets)
+    mean_noise = dict(zip(space.names, space.means))
+
+    def of_params(p: dict[str, Tensor]) -> Tensor:
+        return loss({**params, **p}, mean_noise)
+
+    return {k: v.detach() for k, v in grad(of_params)({k: params[k] for k in names}).items()}
+
+
+def _per_mask_gradients(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor,
+                        noise: dict[str, Tensor], chunk_size: int | None) -> dict[str, Tensor]:
+    """∇_w L(w, noise_s) for a batch of noises (leading dim s), vmapped."""
+    params = model_params(model)
+    names = _param_names(model)
+    loss = masked_loss(model, loss_fn, inputs, targets)
+
+    def one(nz: dict[str, Tensor]) -> dict[str, Tensor]:
+        return grad(lambda p: loss({**params, **p}, nz))({k: params[k] for k in names})
+
+    return {k: v.detach() for k, v in vmap(one, chunk_size=chunk_size)(noise).items()}
+
+
+def sample_noise(model: nn.Module, inputs: Tensor, n_samples: int,
+                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """Draw ``n_samples`` noises of every noise layer for the batch ``inputs``: ``{name: (S, N, *units)}``.
+
+    One forward pass of the batch repeated ``n_samples`` times in Monte Carlo mode, recording what
+    each layer draws (so any droplab noise layer works); ``generator`` replaces the layers' own
+    generators for the call.
+    """
+    check_int("n_samples", n_samples, minimum=1)
+    layers = [layer for _, layer in named_noise_layers(model)]
+    previous = [layer.generator for layer in layers]
+    if generator is not None:
+        for layer in layers:
+            layer.generator = generator
+    n = len(inputs)
+    try:
+        with torch.no_grad(), mc_mode(model), record_masks(model) as rec:
+            model(inputs.repeat(n_samples, *([1] * (inputs.dim() - 1))))
+    finally:
+        for layer, g in zip(layers, previous):
+            layer.generator = g
+    out = {}
+    for name, calls in rec.items():
+        noise = calls[0]
+        if noise.shape[0] != n * n_samples:
+            raise ValueError(f"noise layer {name!r} shares its noise across the batch (noise batch dim "
+                             f"{noise.shape[0]}); Monte Carlo needs per-example noise")
+        out[name] = noise.reshape(n_samples, n, *noise.shape[1:])
+    return out
+
+
+def bernoulli_mask_support(model: nn.Module, inputs: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    """Every joint Bernoulli mask of the model's units and its probability (for exact expectations).
+
+    Returns ``({name: (K, 1, *units) noise values}, probs (K,))`` with ``K = 2^d`` for ``d`` noise
+    units in all; the noise of a kept unit is ``1/(1−p)`` (inverted) or 1 (``scale="none"``).
+    Raises unless every noise layer is a :class:`droplab.nn.BernoulliDropout` and ``d ≤ 20``.
+    """
+    space = noise_space(model, inputs)
+    layers = dict(named_noise_layers(model))
+    bad = [n for n in space.names if not isinstance(layers[n], BernoulliDropout)]
+    if bad:
+        raise ValueError(f"exact enumeration needs BernoulliDropout noise layers; {bad} are not (use "
+                         "Monte Carlo, n_samples > 0)")
+    if space.dim > MAX_ENUMERATED_UNITS:
+        raise ValueError(f"exact enumeration is over 2^units masks; the model has {space.dim} noise units, "
+                         f"at most {MAX_ENUMERATED_UNITS} are allowed (use Monte Carlo)")
+    d = space.dim
+    bits = ((torch.arange(2**d).unsqueeze(1) >> torch.arange(d)) & 1).to(inputs.dtype)  # (K, d)
+    keeps, scales = [], []
+    for name, shape in zip(space.names, space.shapes):
+        layer = layers[name]
+        keep = (1 - torch.as_tensor(layer.p, dtype=inputs.dtype)).expand(shape).reshape(-1)
+        keeps.append(keep)
+        scales.append(1 / keep if layer.scale == "inverted" else torch.ones_like(keep))
+    keep, scale = torch.cat(keeps), torch.cat(scales)
+    probs = torch.where(bits > 0, keep, 1 - keep).prod(1)
+    values = torch.split(bits * scale, space.sizes, dim=1)
+    noise = {n: v.reshape(len(bits), *s) for n, s, v in zip(space.names, space.shapes, values)}
+    return noise, probs
+
+
+def expected_dropout_gradient(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
+                              n_samples: int | None = 1000, *, generator: torch.Generator | None = None,
+                              chunk_size: int | None = 256) -> ExpectedGradient:
+    """E_masks[∇_w L(w, mask)] with the ensemble network's gradient beside it.
+
+    ``n_samples`` > 0: Monte Carlo over ``n_samples`` independent noise draws per example (any
+    droplab noise layer), returning the mean and its standard error ``std/√S``; ``n_samples=None``:
+    exact, a probability-weighted sum over every Bernoulli mask (small nets, B&S eq. 139–140).
+
+    >>> from droplab.nn import BernoulliDropout
+    >>> net = nn.Sequential(BernoulliDropout(0.5), nn.Linear(3, 1))
+    >>> x, y = torch.randn(5, 3), torch.randn(5, 1)
+    >>> eg = expected_dropout_gradient(net, nn.functional.mse_loss, (x, y), None)
+    >>> sorted(eg.mean) == ["1.bias", "1.weight"]
+    True
+    """
+    inputs, targets = data
+    ensemble = ensemble_gradient(model, loss_fn, inputs, targets)
+    if n_samples is None:
+        noise, probs = bernoulli_mask_support(model, inputs)
+        grads = _per_mask_gradients(model, loss_fn, inputs, targets, noise, chunk_size)
+        mean = {k: torch.tensordot(probs, g, dims=1) for k, g in grads.items()}
+        return ExpectedGradient(mean, {k: torch.zeros_like(v) for k, v in mean.items()}, ensemble, None)
+    check_int("n_samples", n_samples, minimum=2)
+    noise = sample_noise(model, inputs, n_samples, generator)
+    grads = _per_mask_gradients(model, loss_fn, inputs, targets, noise, chunk_size)
+    mean = {k: g.mean(0) for k, g in grads.items()}
+    stderr = {k: g.std(0) / n_samples**0.5 for k, g in grads.items()}
+    return ExpectedGradient(mean, stderr, ensemble, n_samples)

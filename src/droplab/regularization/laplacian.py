@@ -1,0 +1,243 @@
+"""The noise Laplacian Δ_η L̂(w, 0): the regularizer Gaussian dropout adds (Shalova–Peletier–Schlichting).
+
+Every droplab noise layer multiplies its input by ``ξ = m + η`` with ``m = E ξ`` (1 for inverted
+dropout and Gaussian dropout) and η zero-mean. Writing the loss as a function of the weights and
+the noise, ``L̂(w, η) = loss_fn(model_{w,η}(inputs), targets)`` with ``L̂(w, 0) = L(w)`` the
+ensemble (evaluation-mode) loss, the second-order expansion of the dropout loss is
+
+.. math::
+
+    \\mathbb{E}_\\eta \\hat L(w, \\eta) \\approx L(w) + \\tfrac12 \\sum_j \\operatorname{Var}(\\eta_j)\\,
+    \\partial^2_{\\eta_j} \\hat L(w, 0),
+
+and for Gaussian dropout with variance σ² the regularizer is ½σ²Δ_η L̂(w, 0); Shalova, Peletier
+and Schlichting's Theorem 1 says rescaled Gaussian-dropout GD follows ``−½ P_Γ ∇_w Δ_η L̂`` on the
+zero-loss manifold Γ.
+
+Convention: η has one entry per unit of each noise layer's per-example input, **shared across the
+batch** (shape ``(1, *unit_shape)``). Because the loss of a batch is a sum (or mean) of per-example
+losses, the diagonal second derivatives — hence the Laplacian — are the same as with independent
+per-example noise (the off-diagonal, cross-example terms are not part of a trace). A noise layer
+called several times in one forward pass reuses the same η.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from droplab._checks import check_int
+from droplab.nn import mc_mode, named_noise_layers, replay_masks
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class NoiseSpace:
+    """The noise variable of a model: one η block of shape ``(1, *unit_shape)`` per noise layer."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    means: tuple[Tensor, ...]
+    variances: tuple[Tensor, ...]
+
+    @property
+    def sizes(self) -> list[int]:
+        return [int(torch.Size(s).numel()) for s in self.shapes]
+
+    @property
+    def dim(self) -> int:
+        """Total number of noise units (the dimension of η)."""
+        return sum(self.sizes)
+
+    def masks(self, eta: Tensor) -> dict[str, Tensor]:
+        """Replay masks ``m + η`` for a flat η of length :attr:`dim`."""
+        blocks = torch.split(eta, self.sizes)
+        return {n: m + b.reshape(s) for n, s, m, b in zip(self.names, self.shapes, self.means, blocks)}
+
+    def variance_vector(self) -> Tensor:
+        """Var(η_j) for every unit, flat (per-unit probabilities broadcast to the unit shape)."""
+        return torch.cat([v.expand(s).reshape(-1) for v, s in zip(self.variances, self.shapes)])
+
+
+def noise_space(model: nn.Module, inputs: Tensor) -> NoiseSpace:
+    """Find every droplab noise layer of ``model`` and the unit shape it sees on ``inputs``.
+
+    Raises a one-line ``ValueError`` when the model has no droplab noise layer.
+    """
+    named = list(named_noise_layers(model))
+    if not named:
+        raise ValueError("model has no droplab noise layer (droplab.nn.NoiseLayer); the noise Laplacian "
+                         "needs at least one, e.g. droplab.nn.GaussianDropout or BernoulliDropout")
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def hook(name: str) -> Callable[[nn.Module, tuple[Tensor, ...]], None]:
+        def record(module: nn.Module, args: tuple[Tensor, ...]) -> None:
+            shapes.setdefault(name, (1, *args[0].shape[1:]))
+        return record
+
+    hooks = [layer.register_forward_pre_hook(hook(name)) for name, layer in named]
+    means, variances = [], []
+    for _, layer in named:
+        m, v = layer.noise_moments()
+        means.append(torch.as_tensor(m, dtype=inputs.dtype, device=inputs.device))
+        variances.append(torch.as_tensor(v, dtype=inputs.dtype, device=inputs.device))
+    try:
+        with torch.no_grad(), mc_mode(model), replay_masks(model, dict(zip([n for n, _ in named], means))):
+            model(inputs[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    missing = [n for n, _ in named if n not in shapes]
+    if missing:
+        raise ValueError(f"model noise layers {missing} are not called by model(inputs); the Laplacian "
+                         "needs every droplab noise layer on the forward path")
+    return NoiseSpace(tuple(n for n, _ in named), tuple(shapes[n] for n, _ in named), tuple(means),
+                      tuple(variances))
+
+
+def masked_loss(model: nn.Module, loss_fn: LossFn, inputs: Tensor,
+                targets: Tensor) -> Callable[[dict[str, Tensor], dict[str, Tensor]], Tensor]:
+    """``(params, noise) ↦ loss_fn(model(inputs), targets)`` with every noise layer replaying ``noise[name]``.
+
+    A pure function of the parameters and the multiplicative noise, for ``torch.func`` transforms
+    (the noise layers sample-mode is switched on only inside the call; train/eval flags untouched).
+    """
+
+    def loss(params: dict[str, Tensor], noise: dict[str, Tensor]) -> Tensor:
+        with mc_mode(model), replay_masks(model, noise):
+            out = functional_call(model, params, (inputs,))
+        value = loss_fn(out, targets)
+        if value.dim() != 0:
+            raise ValueError(f"loss_fn must return a scalar (use reduction 'mean' or 'sum'), got shape "
+                             f"{tuple(value.shape)}")
+        return value
+
+    return loss
+
+
+def _loss_of(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor,
+             space: NoiseSpace) -> Callable[[dict[str, Tensor], Tensor], Tensor]:
+    """``(params, η) ↦ L̂(w, η)``: the model replaying noise ``m + η`` (η flat, see :class:`NoiseSpace`)."""
+    loss = masked_loss(model, loss_fn, inputs, targets)
+    return lambda params, eta: loss(params, space.masks(eta))
+
+
+def _quadratic_forms(loss: Callable[[dict[str, Tensor], Tensor], Tensor], params: dict[str, Tensor],
+                     eta0: Tensor, probes: Tensor, chunk_size: int | None) -> Tensor:
+    """``v_k^T ∇²_η L̂(w, 0) v_k`` for each row ``v_k`` of ``probes`` (reverse-over-reverse, vmapped).
+
+    Reverse-over-reverse rather than forward-over-reverse: torch's ``mse_loss`` double backward
+    fails under forward-mode AD ("ZeroTensors are immutable", torch 2.13).
+    """
+
+    def form(v: Tensor) -> Tensor:
+        directional = lambda e: torch.dot(grad(loss, argnums=1)(params, e), v)  # noqa: E731
+        return torch.dot(v, grad(directional)(eta0))
+
+    return vmap(form, chunk_size=chunk_size)(probes)
+
+
+def model_params(model: nn.Module) -> dict[str, Tensor]:
+    """Buffers and detached parameters of ``model`` by name (the ``params`` of :func:`masked_loss`)."""
+    return {**dict(model.named_buffers()), **{k: v.detach() for k, v in model.named_parameters()}}
+
+
+def noise_laplacian_diagonal(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, *,
+                             chunk_size: int | None = 64) -> Tensor:
+    """∂²L̂/∂η_j² at η = 0 for every noise unit j (flat, in module order), exact.
+
+    One Hessian-vector product per unit, vmapped over the basis in chunks of ``chunk_size``.
+    """
+    space = noise_space(model, inputs)
+    loss = _loss_of(model, loss_fn, inputs, targets, space)
+    eta0 = torch.zeros(space.dim, dtype=inputs.dtype, device=inputs.device)
+    basis = torch.eye(space.dim, dtype=inputs.dtype, device=inputs.device)
+    return _quadratic_forms(loss, model_params(model), eta0, basis, chunk_size).detach()
+
+
+def noise_laplacian(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, *,
+                    chunk_size: int | None = 64) -> Tensor:
+    """Δ_η L̂(w, 0): the sum over every unit of every droplab noise layer of ∂²L̂/∂η_j² at η = 0.
+
+    Exact (torch.func second derivatives), a scalar tensor, **without** any σ² factor — the
+    Gaussian-dropout regularizer of Shalova–Peletier–Schlichting (Theorem 1) is
+    ``½σ²·noise_laplacian`` (see :func:`noise_regularizer`). Off the zero-loss manifold it includes
+    the residual term (loss curvature times ∂²f/∂η²); on Γ it equals the Gauss–Newton form of
+    :func:`droplab.regularization.relu_l2_laplacian`. The model's train/eval flags are untouched;
+    its noise layers are replayed at ``m + η``.
+
+    >>> from droplab.nn import BernoulliDropout
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), BernoulliDropout(0.5), nn.Linear(3, 1))
+    >>> x, y = torch.randn(4, 2), torch.randn(4, 1)
+    >>> float(noise_laplacian(net, nn.functional.mse_loss, x, y)) >= 0
+    True
+    """
+    return noise_laplacian_diagonal(model, loss_fn, inputs, targets, chunk_size=chunk_size).sum()
+
+
+def noise_regularizer(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, *,
+                      chunk_size: int | None = 64) -> Tensor:
+    """½ Σ_j Var(η_j) ∂²L̂/∂η_j² at η = 0: the second-order dropout regularizer, each layer's variance.
+
+    For Gaussian dropout of variance σ² everywhere this is ½σ²Δ_η L̂(w, 0) (Shalova–Peletier–
+    Schlichting); for a linear unit with Bernoulli dropout it is Baldi & Sadowski's eq. 148 term
+    (exact there, since the loss is quadratic in η).
+    """
+    space = noise_space(model, inputs)
+    diag = noise_laplacian_diagonal(model, loss_fn, inputs, targets, chunk_size=chunk_size)
+    return 0.5 * (space.variance_vector() * diag).sum()
+
+
+@dataclass(frozen=True)
+class LaplacianEstimate:
+    """A Hutchinson estimate of Δ_η L̂(w, 0): mean of ``n_probes`` quadratic forms and its standard error."""
+
+    value: float
+    stderr: float
+    n_probes: int
+
+
+def noise_laplacian_hutchinson(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, *,
+                               n_probes: int = 64, generator: torch.Generator | None = None,
+                               chunk_size: int | None = 64) -> LaplacianEstimate:
+    """Hutchinson's estimator of Δ_η L̂(w, 0) for large layers (Hutchinson 1990).
+
+    .. math:: \\Delta_\\eta \\hat L = \\operatorname{tr} H = \\mathbb{E}_v[v^\\top H v],\\quad v_j = \\pm 1,
+
+    H = ∇²_η L̂(w, 0). Returns the mean of ``n_probes`` Rademacher quadratic forms and its standard
+    error ``std/√n_probes`` (sample standard deviation, unbiased), which costs ``n_probes``
+    Hessian-vector products instead of one per unit.
+    """
+    check_int("n_probes", n_probes, minimum=2)
+    space = noise_space(model, inputs)
+    loss = _loss_of(model, loss_fn, inputs, targets, space)
+    eta0 = torch.zeros(space.dim, dtype=inputs.dtype, device=inputs.device)
+    signs = torch.randint(0, 2, (n_probes, space.dim), generator=generator, device="cpu")
+    probes = (2 * signs - 1).to(dtype=inputs.dtype, device=inputs.device)
+    forms = _quadratic_forms(loss, model_params(model), eta0, probes, chunk_size).detach()
+    return LaplacianEstimate(float(forms.mean()), float(forms.std() / n_probes**0.5), n_probes)
+
+
+def noise_laplacian_grad(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, *,
+                         chunk_size: int | None = 64) -> dict[str, Tensor]:
+    """∇_w Δ_η L̂(w, 0) for every named parameter of ``model`` (the drift of SPS Theorem 1 is −½ of it).
+
+    Differentiates the exact trace (one Hessian-vector product per unit) with respect to the
+    parameters by reverse mode through the forward-over-reverse product.
+    """
+    space = noise_space(model, inputs)
+    loss = _loss_of(model, loss_fn, inputs, targets, space)
+    eta0 = torch.zeros(space.dim, dtype=inputs.dtype, device=inputs.device)
+    basis = torch.eye(space.dim, dtype=inputs.dtype, device=inputs.device)
+    buffers = dict(model.named_buffers())
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def trace(p: dict[str, Tensor]) -> Tensor:
+        return _quadratic_forms(loss, {**buffers, **p}, eta0, basis, chunk_size).sum()
+
+    return {k: v.detach() for k, v in grad(trace)(params).items()}
