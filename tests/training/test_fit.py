@@ -94,3 +94,21 @@ def test_corrupt_checkpoint_is_one_line_error(tmp_path):
     ckpt.write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot read checkpoint"):
         fit(make_model(), LOSS, DS.x, DS.y, TrainConfig(steps=2), checkpoint=ckpt)
+
+
+def test_chunked_gradient_equals_the_full_batch_gradient():
+    cfg_full = TrainConfig(optimizer="gd", lr=0.5, steps=5)
+    cfg_chunk = TrainConfig(optimizer="gd", lr=0.5, steps=5, chunk=64)
+    torch.manual_seed(0)
+    a = FNN([64, 32, 10])  # no noise: the chunks draw masks in another order than one full batch would
+    b = FNN([64, 32, 10])
+    b.load_state_dict(a.state_dict())
+    fit(a, LOSS, DS.x, DS.y, cfg_full)
+    fit(b, LOSS, DS.x, DS.y, cfg_chunk)
+    assert torch.allclose(params(a), params(b), atol=1e-6)  # the same sum in another order
+
+
+def test_amp_trains():
+    model = make_model()
+    res = fit(model, LOSS, DS.x, DS.y, TrainConfig(optimizer="adam", lr=1e-2, steps=30, amp=True))
+    assert res.losses[-1] < res.losses[0]

@@ -13,12 +13,13 @@ from droplab.experiments.run import RunContext
 from droplab.training import TrainConfig, accuracy, fit
 
 
-def load_task(name: str, n_train: int | None = None, n_test: int | None = None,
-              device: str = "cpu") -> tuple[_data.Dataset, _data.Dataset]:
-    """Train and test splits of a dataset, flattened for fully connected nets."""
-    train = _data.load(name, "train", n=n_train).flat().to(device)
-    test = _data.load(name, "test", n=n_test).flat().to(device)
-    return train, test
+def load_task(name: str, n_train: int | None = None, n_test: int | None = None, device: str = "cpu",
+              flat: bool = True) -> tuple[_data.Dataset, _data.Dataset]:
+    """Train and test splits of a dataset: flattened for fully connected nets, else as images."""
+    options = {} if name in ("mnist1d", "teacher") else {"flat": flat}
+    train = _data.load(name, "train", n=n_train, **options).to(device)
+    test = _data.load(name, "test", n=n_test, **options).to(device)
+    return (train.flat(), test.flat()) if flat else (train, test)
 
 
 def train_stage(ctx: RunContext, name: str, model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],

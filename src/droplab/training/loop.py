@@ -31,7 +31,10 @@ class TrainConfig:
 
     ``milestones``/``gamma``: the learning rate is multiplied by ``gamma`` at each milestone step.
     ``stop_loss``: stop once the evaluation-mode loss on the whole training set (checked every
-    ``eval_every`` steps) is at or below it.
+    ``eval_every`` steps) is at or below it. ``chunk``: compute each (full-)batch gradient in
+    chunks of this many examples to bound memory (the loss must be a mean; batch normalization
+    then sees per-chunk statistics). ``amp``: bfloat16 autocast for the training forward passes
+    only (analyses evaluate in the model's own dtype).
     """
 
     optimizer: str = "gd"
@@ -47,6 +50,8 @@ class TrainConfig:
     eval_every: int = 50
     checkpoint_every: int = 200
     seed: int = 0
+    chunk: int | None = None
+    amp: bool = False
 
     def validate(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -56,6 +61,8 @@ class TrainConfig:
             check_int("batch_size", self.batch_size, minimum=1)
         check_int("eval_every", self.eval_every, minimum=1)
         check_int("checkpoint_every", self.checkpoint_every, minimum=1)
+        if self.chunk is not None:
+            check_int("chunk", self.chunk, minimum=1)
 
 
 @dataclass
@@ -122,8 +129,7 @@ def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor
                 idx = epoch_order(len(x), epoch, cfg.seed)[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 xb, yb = x[idx], y[idx]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
+            loss = _backward(model, loss_fn, xb, yb, cfg)
             opt.step()
             sched.step()
             result.steps = step + 1
@@ -147,6 +153,20 @@ def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor
     save()
     result.final_eval_loss = full_loss(model, loss_fn, x, y)
     return result
+
+
+def _backward(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor,
+              cfg: TrainConfig) -> Tensor:
+    """Accumulate the gradient of the mean loss on (x, y), in chunks if asked; return the loss."""
+    chunk = cfg.chunk or len(x)
+    total = torch.zeros((), device=x.device)
+    for i in range(0, len(x), chunk):
+        xb, yb = x[i:i + chunk], y[i:i + chunk]
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+            loss = loss_fn(model(xb), yb) * (len(xb) / len(x))
+        loss.backward()
+        total += loss.detach().float()
+    return total
 
 
 def epoch_order(n: int, epoch: int, seed: int) -> Tensor:
