@@ -10,6 +10,7 @@ Names (see :data:`NAMES`):
 ``fashion-mnist``  Fashion-MNIST IDX files, likewise
 ``cifar10``        CIFAR-10 pickled batches from a local folder, likewise
 ``cifar100``       CIFAR-100 pickled files, likewise
+``cluttered``      cluttered digits (Mnih et al. 2014) from MNIST files or upsampled ``digits``
 =================  ==========================================================================
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 
 from droplab._checks import check_choice
 from droplab.data import files, generated
+from droplab.data.cluttered import cluttered as _cluttered
 from droplab.data.dataset import Dataset
 
 _LOADERS = {
@@ -30,6 +32,7 @@ _LOADERS = {
     "fashion-mnist": partial(files.mnist_like, "fashion-mnist"),
     "cifar10": partial(files.cifar, "cifar10"),
     "cifar100": partial(files.cifar, "cifar100"),
+    "cluttered": _cluttered,
 }
 NAMES = tuple(_LOADERS)
 SPLITS = ("train", "test")
