@@ -1,4 +1,4 @@
-"""Gaussian-dropout GD near the zero-loss manifold Γ and the limiting regularizer flow (Shalova–Peletier–Schlichting).
+"""Gaussian-dropout GD near the zero-loss manifold Γ and the limiting flow (Shalova–Peletier–Schlichting).
 
 SPS Theorem 1: Gaussian-dropout gradient descent ``w_{k+1} = w_k − α ∇_w L̂(w_k, η_k)``,
 η_{k,i} ~ N(0, σ²), read in rescaled time ``t = k α σ²``, converges as α, σ, α/σ² → 0 to
@@ -127,7 +127,7 @@ def reach_zero_loss(model: nn.Module, x: Tensor, y: Tensor, *, lr: float = 0.05,
 
 @dataclass(frozen=True)
 class Trajectory:
-    """A path indexed by rescaled time: ``times`` (T,), flat ``params`` (T, P), ``laplacian`` Δ_η L̂ (T,), ``loss`` (T,)."""
+    """A path in rescaled time: ``times`` (T,), flat ``params`` (T, P), Δ_η L̂ ``laplacian``, ``loss`` (T,)."""
 
     times: Tensor
     params: Tensor
@@ -148,7 +148,8 @@ def _record(flat: FlatModel, times: list[float], ws: list[Tensor]) -> Trajectory
 
 
 def gaussian_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, alpha: float, sigma: float,
-                        t_end: float, n_records: int = 21, generator: torch.Generator | None = None) -> Trajectory:
+                        t_end: float, n_records: int = 21,
+                        generator: torch.Generator | None = None) -> Trajectory:
     """Gaussian-dropout GD from ``w0``: ``w ← w − α ∇_w L̂(w, η)``, η ~ N(0, σ²) per example and unit.
 
     Runs ``⌈t_end/(α σ²)⌉`` steps and records ``n_records`` points evenly spaced in rescaled time
@@ -207,5 +208,5 @@ def regularizer_flow(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, t_en
 def path_distance(a: Trajectory, b: Trajectory) -> Tensor:
     """‖w_a(t) − w_b(t)‖ at the common record times (the two trajectories must share ``times``)."""
     if a.times.shape != b.times.shape or not torch.allclose(a.times, b.times, rtol=1e-6, atol=1e-9):
-        raise ValueError("trajectories must be recorded at the same rescaled times (same t_end and n_records)")
+        raise ValueError("trajectories must be recorded at the same rescaled times (same t_end, n_records)")
     return (a.params - b.params).norm(dim=1)
