@@ -182,7 +182,7 @@ def _level_widths(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, level:
     return {"level_width": widths, "unbounded": unbounded}
 
 
-def flat_minima(cfg: FlatMinimaConfig, ctx: RunContext, where: str) -> None:
+def flat_minima(cfg: FlatMinimaConfig, ctx: RunContext, where: str, claim_id: str) -> None:
     """Train with and without dropout from one initialization, then compare profiles and widths."""
     train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device, flat=cfg.model == "fnn")
     loss_fn = nn.functional.cross_entropy
@@ -237,7 +237,7 @@ def flat_minima(cfg: FlatMinimaConfig, ctx: RunContext, where: str) -> None:
             if cfg.near_zero is not None else "")
     level_text = (f"L ≤ {cfg.level}" if cfg.level is not None
                   else "L ≤ 2 × the larger of the two nets' training losses")
-    ctx.claim(id=f"zzx-{where.split()[1].strip('().').lower()}-flatter", paper=PAPER, where=f"{where}, §5",
+    ctx.claim(id=claim_id, paper=PAPER, where=f"{where}, §5",
               statement=f"Training the {cfg.model} with dropout finds a flatter minimum that generalizes better "
                         "than training without.",
               criterion=(f"{gate}reproduced iff the median over {cfg.n_directions} filter-normalized directions "
@@ -250,18 +250,18 @@ def flat_minima(cfg: FlatMinimaConfig, ctx: RunContext, where: str) -> None:
 @experiment("zzx-flat-minima", paper=PAPER, reproduces="Fig. 1(a): dropout finds flatter minima that generalize better",
             config=FlatMinimaConfig)
 def run(cfg: FlatMinimaConfig, ctx: RunContext) -> None:
-    flat_minima(cfg, ctx, "Fig. 1(a)")
+    flat_minima(cfg, ctx, "Fig. 1(a)", "zzx-fig1a-flatter")
 
 
 @experiment("zzx-flat-minima-vgg9", paper=PAPER,
             reproduces="Fig. 1(b): VGG-9 with dropout finds a flatter minimum that generalizes better",
             config=VGG9FlatMinimaConfig)
 def run_vgg9(cfg: VGG9FlatMinimaConfig, ctx: RunContext) -> None:
-    flat_minima(cfg, ctx, "Fig. 1(b)")
+    flat_minima(cfg, ctx, "Fig. 1(b)", "zzx-fig1b-flatter")
 
 
 @experiment("zzx-flat-minima-resnet20", paper=PAPER,
             reproduces="Fig. 1(c): ResNet-20 with dropout finds a flatter minimum that generalizes better",
             config=ResNetFlatMinimaConfig)
 def run_resnet20(cfg: ResNetFlatMinimaConfig, ctx: RunContext) -> None:
-    flat_minima(cfg, ctx, "Fig. 1(c)")
+    flat_minima(cfg, ctx, "Fig. 1(c)", "zzx-fig1c-flatter")
