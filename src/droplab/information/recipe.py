@@ -1,0 +1,49 @@
+"""The training recipe of Achille & Soatto 2017, §6, as a config.
+
+"Adam for 80 epochs, with initial learning rate 0.01, dropping the learning rate by a factor of 0.1
+after 30 and 60 epochs"; α(x) < 0.5; the KL term divided by the number of training samples; β free.
+The batch size is not stated in the paper (the authors' code uses 100).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from droplab._checks import check_int, check_positive
+from droplab.training import TrainConfig
+
+
+@dataclass
+class InformationDropoutRecipe:
+    """§6's recipe. ``epochs``/``milestone_epochs`` scale together for CPU-sized runs.
+
+    >>> InformationDropoutRecipe(epochs=8, milestone_epochs=(3, 6)).train_config(1000, seed=0).milestones
+    (30, 60)
+    """
+
+    beta: float = 1.0
+    max_alpha: float = 0.5
+    lr: float = 0.01
+    epochs: int = 80
+    milestone_epochs: tuple[int, ...] = (30, 60)
+    batch_size: int = 100
+
+    def validate(self) -> None:
+        check_positive("beta", self.beta, allow_zero=True)
+        check_positive("max_alpha", self.max_alpha)
+        check_positive("lr", self.lr)
+        check_int("epochs", self.epochs, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        for m in self.milestone_epochs:
+            check_int("milestone_epochs entry", m, minimum=1)
+
+    def train_config(self, n_train: int, *, seed: int = 0) -> TrainConfig:
+        """The :class:`droplab.training.TrainConfig` (steps, milestones in steps) for ``n_train`` examples."""
+        self.validate()
+        check_int("n_train", n_train, minimum=1)
+        per_epoch = math.ceil(n_train / self.batch_size)
+        return TrainConfig(optimizer="adam", lr=self.lr, steps=self.epochs * per_epoch,
+                           batch_size=min(self.batch_size, n_train),
+                           milestones=tuple(m * per_epoch for m in self.milestone_epochs), gamma=0.1,
+                           eval_every=per_epoch, seed=seed)
