@@ -120,7 +120,11 @@ def reach_zero_loss(model: nn.Module, x: Tensor, y: Tensor, *, lr: float = 0.05,
             steps += 1
         loss = flat.loss(w.detach())
         if loss <= tol:
-            return retract(flat, w.detach()), steps
+            w_gamma = retract(flat, w.detach())
+            if flat.loss(w_gamma) > min(tol, 1e-16):
+                raise ValueError(f"the Gauss–Newton retraction from GD's loss {loss:.3g} reached loss "
+                                 f"{flat.loss(w_gamma):.3g}, not Γ; lower tol")
+            return w_gamma, steps
     raise ValueError(f"GD did not reach the zero-loss manifold: loss {loss:.3g} > tol {tol:g} after {steps} "
                      "steps; widen the student, use fewer points, or raise max_steps/lr")
 

@@ -1,0 +1,1 @@
+"""Shalova, Peletier & Schlichting, "Regularization properties of dropout": sps-* experiments."""
