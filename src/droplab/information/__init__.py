@@ -1,4 +1,5 @@
-"""Information Dropout analyses (Achille & Soatto 2017): the §6 recipe and App. B's disentanglement."""
+"""Information Dropout analyses (Achille & Soatto 2017): the §6 recipe, the priors' fit (Fig. 1) and
+App. B's disentanglement."""
 
 from droplab.information.disentangle import (
     Disentanglement,
@@ -8,11 +9,20 @@ from droplab.information.disentangle import (
     rotation,
     solve_disentanglement,
 )
+from droplab.information.maps import box_fraction
+from droplab.information.priors import PriorFit, ks_log_normal, ks_log_uniform, prior_fit
 from droplab.information.recipe import InformationDropoutRecipe
 
 __all__ = [
     # §6 training recipe
     "InformationDropoutRecipe",
+    # Fig. 2: KL maps
+    "box_fraction",
+    # Fig. 1: priors
+    "PriorFit",
+    "prior_fit",
+    "ks_log_normal",
+    "ks_log_uniform",
     # App. B, Proposition 3
     "Disentanglement",
     "ib_terms",

@@ -1,0 +1,44 @@
+"""Where Information Dropout lets information through (Achille & Soatto 2017, Fig. 2).
+
+The KL of an Information Dropout layer at one spatial position, summed over channels, measures how
+much information about the input flows through that position (eq. 2's per-sample KL term).
+:func:`box_fraction` asks how much of that KL mass lies on the digit: the fraction of KL inside the
+digit's box against the fraction of the map's area inside it (a map that ignored the digit would have
+the two equal on average).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def box_fraction(maps: Tensor, boxes: Tensor, input_size: int) -> tuple[Tensor, Tensor]:
+    """Per example, the fraction of the map's mass and of its cells inside the box.
+
+    ``maps`` (N, h, w) are non-negative per-position values over an ``input_size``² image; cell
+    (i, j) covers input pixels ``[i·s, (i+1)·s) × [j·s', (j+1)·s')`` with ``s = input_size / h``
+    and counts as inside when its centre lies in ``boxes[n] = (top, left, bottom, right)``
+    (exclusive ends, input pixels). Returns ``(mass_fraction, area_fraction)``, each (N,).
+
+    >>> m = torch.zeros(1, 4, 4); m[0, 0, 0] = 3.0; m[0, 3, 3] = 1.0
+    >>> box_fraction(m, torch.tensor([[0, 0, 4, 4]]), 8)
+    (tensor([0.7500]), tensor([0.2500]))
+    """
+    if maps.dim() != 3:
+        raise ValueError(f"maps must be shaped (N, h, w), got {tuple(maps.shape)}")
+    n, h, w = maps.shape
+    if boxes.shape != (n, 4):
+        raise ValueError(f"boxes must be shaped ({n}, 4) to match maps, got {tuple(boxes.shape)}")
+    if (maps < 0).any():
+        raise ValueError("maps must be non-negative (KL per position)")
+    rc = (torch.arange(h, dtype=torch.float64) + 0.5) * input_size / h
+    cc = (torch.arange(w, dtype=torch.float64) + 0.5) * input_size / w
+    b = boxes.double()
+    rows = (rc >= b[:, 0:1]) & (rc < b[:, 2:3])  # (N, h)
+    cols = (cc >= b[:, 1:2]) & (cc < b[:, 3:4])  # (N, w)
+    inside = rows[:, :, None] & cols[:, None, :]
+    m = maps.double()
+    total = m.sum((1, 2))
+    mass = torch.where(total > 0, (m * inside).sum((1, 2)) / total.clamp_min(1e-300), torch.nan)
+    return mass.to(maps.dtype), inside.double().mean((1, 2)).to(maps.dtype)

@@ -1,0 +1,83 @@
+"""How well the priors of Information Dropout fit the post-noise activations (Achille & Soatto 2017, Fig. 1).
+
+§4 proposes ``p(z) = q δ₀(z) + c/z`` for ReLU (log-uniform: ``log z`` flat) and ``p(z) = logN(μ, σ²)``
+for Softplus (``log z`` normal). Both are statements about ``u = log z`` of the non-zero activations,
+so the goodness of fit here is the Kolmogorov–Smirnov distance ``sup |F_emp(u) − F_prior(u)|``:
+
+* log-uniform: the prior is improper, so it is compared on the window between the ``window``
+  quantiles of ``u`` (default 5%–95%), where it is the uniform distribution on that window;
+* log-normal: against ``N(μ, σ²)`` with the given μ, σ (the layer's learned prior), or the
+  maximum-likelihood fit when none are given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from droplab._checks import check_probability
+
+
+@dataclass
+class PriorFit:
+    """KS distances of ``log z`` to both priors, the zero fraction (the ReLU prior's ``q``) and the fitted μ, σ."""
+
+    ks_log_uniform: float
+    ks_log_normal: float
+    zero_fraction: float
+    mu: float
+    sigma: float
+    n: int
+
+
+def _ks(sorted_u: Tensor, cdf: Tensor) -> float:
+    """sup |F_emp − F| for sorted samples and the model CDF at them (both sides of each jump)."""
+    n = sorted_u.numel()
+    k = torch.arange(1, n + 1, dtype=cdf.dtype)
+    return float(torch.maximum(k / n - cdf, cdf - (k - 1) / n).abs().max())
+
+
+def ks_log_uniform(z: Tensor, window: tuple[float, float] = (0.05, 0.95)) -> float:
+    """KS distance of ``log z`` (z > 0 only) to the uniform law on its ``window`` quantile range."""
+    lo, hi = window
+    check_probability("window[0]", lo)
+    check_probability("window[1]", hi, low_open=True, high_open=False)
+    if not lo < hi:
+        raise ValueError(f"window must be (low, high) quantiles with low < high, got {window}")
+    u = _log_positive(z)
+    a, b = torch.quantile(u, torch.tensor([lo, hi], dtype=u.dtype))
+    inside = u[(u >= a) & (u <= b)].sort().values
+    return _ks(inside, (inside - a) / (b - a))
+
+
+def ks_log_normal(z: Tensor, mu: float | None = None, sigma: float | None = None) -> tuple[float, float, float]:
+    """KS distance of ``log z`` (z > 0 only) to N(μ, σ²); μ, σ fitted by maximum likelihood if not given.
+
+    Returns ``(ks, mu, sigma)``.
+    """
+    u = _log_positive(z).sort().values
+    mu = float(u.mean()) if mu is None else float(mu)
+    sigma = float(u.std(unbiased=False)) if sigma is None else float(sigma)
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    return _ks(u, torch.special.ndtr((u - mu) / sigma)), mu, sigma
+
+
+def _log_positive(z: Tensor) -> Tensor:
+    u = z.detach().flatten().double()
+    u = u[u > 0].log()
+    if u.numel() < 2:
+        raise ValueError(f"z must hold at least 2 positive activations, got {u.numel()}")
+    return u
+
+
+def prior_fit(z: Tensor, *, mu: float | None = None, sigma: float | None = None,
+              window: tuple[float, float] = (0.05, 0.95)) -> PriorFit:
+    """Both goodness-of-fit numbers for post-noise activations ``z`` (any shape)."""
+    ks_n, mu_, sigma_ = ks_log_normal(z, mu, sigma)
+    flat = z.detach().flatten()
+    return PriorFit(ks_log_uniform=ks_log_uniform(z, window), ks_log_normal=ks_n,
+                    zero_fraction=float((flat <= 0).double().mean()), mu=mu_, sigma=sigma_,
+                    n=int((flat > 0).sum()))
