@@ -153,3 +153,22 @@ def test_bad_input():
         linear_expected_gradient(torch.ones(1, 3), x, y, 0.0)
     with pytest.raises(ValueError, match="model has no droplab noise layer"):
         expected_dropout_gradient(nn.Linear(3, 2).double(), MSE, (x, y), 10)
+
+
+def test_eq181_ensemble_part_is_the_exact_ensemble_gradient_and_decay_is_weight_decay():
+    from droplab.models import FNN
+    from droplab.regularization import top_layer_expected_gradient
+
+    torch.manual_seed(6)
+    net = FNN([4, 5, 2], "logistic", dropout={1: 0.4},
+              dropout_layer=lambda p: BernoulliDropout(p, scale="none")).double()
+    x, _ = data(n=9, d=4, m=2)
+    t = torch.rand(9, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+
+    def bce(o, tt):
+        return nn.functional.binary_cross_entropy_with_logits(o, tt, reduction="sum")
+
+    ens, decay = top_layer_expected_gradient(net, x, t)
+    torch.testing.assert_close(ens, ensemble_gradient(net, bce, x, t)["net.3.weight"], rtol=1e-12, atol=1e-12)
+    # eq. 181's extra term is w ⊙ A with A ≥ 0 (σ' > 0, variances ≥ 0): a weight decay, same sign as w
+    assert (decay * net.net[3].weight.detach() >= 0).all() and decay.shape == ens.shape

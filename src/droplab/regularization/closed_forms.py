@@ -217,5 +217,5 @@ def top_layer_expected_gradient(model: nn.Module, inputs: Tensor, targets: Tenso
         w_t = torch.sigmoid(lam * u)
         ensemble = (-lam * (targets - w_t)).T @ (o * keep)  # eq. 168–171 at the top layer
         var = keep * (1 - keep) * o.pow(2)  # Var(δ_j O_j)
-        decay = top.weight * lam * (w_t * (1 - w_t)).T @ var
+        decay = top.weight * (lam * (w_t * (1 - w_t)).T @ var)
     return ensemble, decay

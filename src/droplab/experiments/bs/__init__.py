@@ -1,0 +1,1 @@
+"""Baldi & Sadowski 2014, "The dropout learning algorithm": bs-* experiments."""
