@@ -11,11 +11,12 @@ from droplab.information.disentangle import (
 )
 from droplab.information.maps import box_fraction
 from droplab.information.priors import PriorFit, ks_log_normal, ks_log_uniform, prior_fit
-from droplab.information.recipe import InformationDropoutRecipe
+from droplab.information.recipe import InformationDropoutRecipe, recompute_batchnorm
 
 __all__ = [
     # §6 training recipe
     "InformationDropoutRecipe",
+    "recompute_batchnorm",
     # Fig. 2: KL maps
     "box_fraction",
     # Fig. 1: priors

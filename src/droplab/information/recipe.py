@@ -2,7 +2,8 @@
 
 "Adam for 80 epochs, with initial learning rate 0.01, dropping the learning rate by a factor of 0.1
 after 30 and 60 epochs"; α(x) < 0.5; the KL term divided by the number of training samples; β free.
-The batch size is not stated in the paper (the authors' code uses 100).
+Before testing with the noise off, the authors' code recomputes the batch-norm statistics over the
+training set (:func:`recompute_batchnorm`). The batch size is not stated in the paper (the authors' code uses 100).
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+from torch import Tensor, nn
+
 from droplab._checks import check_int, check_positive
-from droplab.training import TrainConfig
+from droplab.training import TrainConfig, evaluation
 
 
 @dataclass
@@ -47,3 +51,25 @@ class InformationDropoutRecipe:
                            batch_size=min(self.batch_size, n_train),
                            milestones=tuple(m * per_epoch for m in self.milestone_epochs), gamma=0.1,
                            eval_every=per_epoch, seed=seed)
+
+
+def recompute_batchnorm(model: nn.Module, x: Tensor, *, batch_size: int = 256) -> None:
+    """Replace every batch-norm layer's running statistics by their average over ``x`` with the noise off.
+
+    The authors' code does this before testing: statistics gathered while training saw noisy
+    activations, while testing runs with the noise at its mean. Each batch-norm layer's running mean
+    and variance become the average of the per-batch statistics (``momentum=None``), computed in
+    evaluation mode for every other module; the caller's train/eval flags and momenta are restored.
+    """
+    check_int("batch_size", batch_size, minimum=1)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    with evaluation(model), torch.no_grad():
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+            m.train()
+        for i in range(0, len(x), batch_size):
+            model(x[i:i + batch_size])
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
