@@ -22,6 +22,7 @@ from droplab.regularization.expected_gradient import (
     expected_dropout_gradient,
     sample_noise,
 )
+from droplab.regularization.explicit_implicit import MODES, explicit_implicit, train_decomposed
 from droplab.regularization.laplacian import (
     LaplacianEstimate,
     NoiseSpace,
@@ -62,4 +63,8 @@ __all__ = [
     "ExpectedGradient",
     "bernoulli_mask_support",
     "sample_noise",
+    # explicit vs implicit regularization (Wei, Kakade & Ma 2020)
+    "explicit_implicit",
+    "train_decomposed",
+    "MODES",
 ]
