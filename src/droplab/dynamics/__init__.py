@@ -11,6 +11,14 @@ from droplab.dynamics.manifold import (
     retract,
     tangent_projector,
 )
+from droplab.dynamics.phases import (
+    PhaseRecord,
+    active_units,
+    hidden_activations,
+    record_phases,
+    sparsity,
+    unit_activity,
+)
 
 __all__ = [
     # zero-loss manifold (Shalova–Peletier–Schlichting)
@@ -23,4 +31,11 @@ __all__ = [
     "regularizer_flow",
     "path_distance",
     "record_times",
+    # learning phases and sparsity (Baldi & Sadowski §11.7)
+    "unit_activity",
+    "record_phases",
+    "PhaseRecord",
+    "hidden_activations",
+    "active_units",
+    "sparsity",
 ]

@@ -1,0 +1,131 @@
+"""Learning phases and sparse coding under dropout (Baldi & Sadowski 2014, §11.7, Figs. 11.1–11.3).
+
+For fixed inputs, the dropout mean and standard deviation of every hidden unit's activity O_i^h
+across subnetworks (Monte Carlo over masks) are recorded along training. B&S predict three phases:
+consistency is high at the start (small weights), the dropout variance of units moving towards 1
+grows while learning, and it settles once learning converges; inactive units stay near 0 with tiny
+variance (eq. 189: Var S_i^h = Σ_j w_ij² O_j² p_j(1 − p_j) is small when activities are small), which
+favours sparse representations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from droplab._checks import check_int, check_positive
+from droplab.models import Logistic
+from droplab.nn import mc_mode, noise_layers
+from droplab.training import TrainConfig, evaluation, fit
+
+ACTIVATION_TYPES = (Logistic, nn.Sigmoid, nn.ReLU, nn.Tanh, nn.Softplus)
+
+
+def hidden_activations(model: nn.Module) -> list[nn.Module]:
+    """The activation modules of ``model`` in order: their outputs are the hidden units O^h."""
+    acts = [m for m in model.modules() if isinstance(m, ACTIVATION_TYPES)]
+    if not acts:
+        raise ValueError(
+            "model has no activation module (Logistic, Sigmoid, ReLU, Tanh, Softplus) to measure"
+        )
+    return acts
+
+
+def _capture(model: nn.Module, x: Tensor) -> list[Tensor]:
+    acts = hidden_activations(model)
+    out: list[Tensor] = [torch.empty(0)] * len(acts)
+    hooks = [
+        a.register_forward_hook(lambda m, i, o, k=k: out.__setitem__(k, o.detach()))
+        for k, a in enumerate(acts)
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return out
+
+
+def unit_activity(
+    model: nn.Module, x: Tensor, n_samples: int = 1000, generator: torch.Generator | None = None
+) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+    """Per hidden layer: dropout mean and std of each unit on each input, and the ensemble activity.
+
+    Returns three lists over layers of tensors shaped (N, units): Monte Carlo mean and standard
+    deviation over ``n_samples`` masks (one batched forward pass of the inputs repeated), and the
+    deterministic (evaluation-mode) activity W_i^h. The model's modes are restored.
+    """
+    check_int("n_samples", n_samples, minimum=2)
+    layers = noise_layers(model)
+    previous = [m.generator for m in layers]
+    if generator is not None:
+        for m in layers:
+            m.generator = generator
+    try:
+        with mc_mode(model):
+            reps = _capture(model, x.repeat(n_samples, *([1] * (x.dim() - 1))))
+    finally:
+        for m, g in zip(layers, previous):
+            m.generator = g
+    with evaluation(model):
+        ens = _capture(model, x)
+    stats = [r.reshape(n_samples, len(x), -1) for r in reps]
+    return [s.mean(0) for s in stats], [s.std(0) for s in stats], [e.reshape(len(x), -1) for e in ens]
+
+
+@dataclass(frozen=True)
+class PhaseRecord:
+    """Unit statistics along training: per layer, tensors (checkpoints, probe inputs, units)."""
+
+    steps: list[int]
+    mean: list[Tensor]
+    std: list[Tensor]
+    ensemble: list[Tensor]
+
+
+def record_phases(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    train: tuple[Tensor, Tensor],
+    probe: Tensor,
+    cfg: TrainConfig,
+    *,
+    record_every: int,
+    n_samples: int = 1000,
+    seed: int = 0,
+) -> PhaseRecord:
+    """Train ``model`` in place (``cfg``); :func:`unit_activity` on ``probe`` every ``record_every`` steps."""
+    check_int("record_every", record_every, minimum=1)
+    gen = torch.Generator().manual_seed(seed)
+    steps: list[int] = []
+    rows: list[tuple[list[Tensor], list[Tensor], list[Tensor]]] = []
+
+    def snap(step: int) -> None:
+        steps.append(step)
+        rows.append(unit_activity(model, probe, n_samples, gen))
+
+    def callback(step: int, m: nn.Module, info: dict) -> None:
+        if step % record_every == 0:
+            snap(step)
+
+    snap(0)
+    fit(model, loss_fn, *train, cfg, callbacks=[callback])
+    n_layers = len(rows[0][0])
+    stack = lambda i: [torch.stack([r[i][k] for r in rows]) for k in range(n_layers)]  # noqa: E731
+    return PhaseRecord(steps, stack(0), stack(1), stack(2))
+
+
+def active_units(final_mean: Tensor, threshold: float = 0.1) -> Tensor:
+    """Boolean mask of active (input, unit) pairs: final dropout-mean activity > ``threshold`` (Fig. 11.3)."""
+    check_positive("threshold", threshold)
+    return final_mean > threshold
+
+
+def sparsity(activity: Tensor, threshold: float = 0.1) -> float:
+    """Fraction of activities ≤ ``threshold`` (Fig. 11.1's mass near 0): larger is sparser."""
+    check_positive("threshold", threshold)
+    return float((activity <= threshold).to(torch.float64).mean())
