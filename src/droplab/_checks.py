@@ -60,3 +60,25 @@ def check_finite(name: str, value: float) -> None:
     """Check a scalar is finite."""
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
+
+
+def check_unit_interval_values(name: str, values: torch.Tensor) -> None:
+    """Check every entry of ``values`` lies in [0, 1] (NWGM and complements need it)."""
+    if torch.isnan(values).any() or (values < 0).any() or (values > 1).any():
+        raise ValueError(f"{name} must lie in [0, 1], got {_describe(values)}")
+
+
+def check_weights(name: str, weights: torch.Tensor, values: torch.Tensor, *, atol: float = 1e-6) -> None:
+    """Check probability ``weights`` broadcast to ``values`` (..., m), are >= 0 and sum to 1 over the last dim."""
+    try:
+        shape = torch.broadcast_shapes(tuple(weights.shape), tuple(values.shape))
+    except RuntimeError:
+        shape = None
+    if shape != tuple(values.shape) or weights.dim() == 0 or weights.shape[-1] != values.shape[-1]:
+        raise ValueError(f"{name} of shape {tuple(weights.shape)} must match values of shape "
+                         f"{tuple(values.shape)} (same last dim, broadcastable leading dims)")
+    if torch.isnan(weights).any() or (weights < 0).any():
+        raise ValueError(f"{name} must be >= 0, got {_describe(weights)}")
+    total = weights.sum(-1)
+    if ((total - 1).abs() > atol).any():
+        raise ValueError(f"{name} must sum to 1 over the last dim (within {atol:g}), got sums {_describe(total)}")

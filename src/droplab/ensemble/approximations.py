@@ -1,0 +1,68 @@
+"""Variance and covariance estimates from the ensemble network alone (Baldi & Sadowski 2014, §9.6).
+
+W is a unit's activity in the deterministic ensemble network (evaluation mode, eq. 98). The
+paper estimates ``Var(O) ≈ W(1 − W)`` or ``≈ 0`` (eqs. 117–118, rough upper and lower bounds),
+``E(O_i O_j) ≈ W_i W_j`` for pairs that are not directly connected (eq. 119), and for a unit j
+feeding unit i, ``E(O_i O_j) ≈ W_ij W_j`` where ``W_ij`` is unit i's ensemble activity with unit j
+removed from its inputs (eqs. 121, 124).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from droplab.training import evaluation
+
+
+def variance_estimate_upper(w: Tensor) -> Tensor:
+    """``Var(O) ≈ W(1 − W)``, i.e. ``E(O²) ≈ W`` (eq. 117): a rough upper bound."""
+    return w * (1 - w)
+
+
+def variance_estimate_zero(w: Tensor) -> Tensor:
+    """``Var(O) ≈ 0``, i.e. ``E(O²) ≈ W²`` (eq. 118): a rough lower bound."""
+    return torch.zeros_like(w)
+
+
+def product_estimate(w_i: Tensor, w_j: Tensor) -> Tensor:
+    """``E(O_i O_j) ≈ W_i W_j`` (eq. 119): the independence approximation."""
+    return w_i * w_j
+
+
+def connected_product_estimate(model: nn.Module, x: Tensor, source: str, linear: str, target: str,
+                               pairs: Tensor) -> dict[str, Tensor]:
+    """``E(O_i O_j) ≈ W_ij W_j`` for unit j of ``source`` feeding unit i of ``target`` (eqs. 121, 124).
+
+    ``linear`` is the ``nn.Linear`` between them and ``target`` the elementwise activation applied
+    to its output (so ``O_i = target(U_i)``); ``source``'s output reaches ``linear`` through
+    noise layers only (so its ensemble input is ``a_j ∝ W_j``). ``pairs`` is ``(P, 2)`` of
+    ``(j, i)`` unit indices. ``W_ij = target(U_i − w_ij a_j)`` removes unit j's contribution from
+    unit i's ensemble pre-activation exactly (eq. 121; eq. 122 is its first-order expansion).
+    Returns ``{"corrected": W_ij W_j, "independent": W_i W_j}``, each ``(N, P)``.
+    """
+    modules = dict(model.named_modules())
+    for arg, name in (("source", source), ("linear", linear), ("target", target)):
+        if name not in modules:
+            raise ValueError(f"{arg} {name!r} is not a module of the model")
+    lin = modules[linear]
+    if not isinstance(lin, nn.Linear):
+        raise ValueError(f"linear {linear!r} must name an nn.Linear, got a {type(lin).__name__}")
+    pairs = torch.as_tensor(pairs, dtype=torch.long)
+    if pairs.dim() != 2 or pairs.shape[1] != 2:
+        raise ValueError(f"pairs must be a (P, 2) tensor of (j, i) unit indices, got shape {tuple(pairs.shape)}")
+    rec: dict[str, Tensor] = {}
+    hooks = [modules[source].register_forward_hook(lambda _m, _a, y: rec.__setitem__("w_j", y)),
+             lin.register_forward_pre_hook(lambda _m, a: rec.__setitem__("a", a[0])),
+             lin.register_forward_hook(lambda _m, _a, y: rec.__setitem__("u", y)),
+             modules[target].register_forward_hook(lambda _m, _a, y: rec.__setitem__("w_i", y))]
+    try:
+        with evaluation(model), torch.no_grad():
+            model(x)
+            j, i = pairs[:, 0], pairs[:, 1]
+            w_ij = modules[target](rec["u"][:, i] - lin.weight[i, j] * rec["a"][:, j])
+    finally:
+        for h in hooks:
+            h.remove()
+    w_j = rec["w_j"][:, j]
+    return {"corrected": w_ij * w_j, "independent": rec["w_i"][:, i] * w_j}

@@ -1,0 +1,280 @@
+"""Exact dropout ensembles: moment recursions for linear nets, enumeration of every sub-network.
+
+Baldi & Sadowski 2014, §2–3: for a linear (or affine) feedforward net with Bernoulli gating
+variables independent of each other, of the weights and of the activities, the mean of every unit
+over all sub-networks is the forward pass of the net with each weight scaled by its keep
+probability (eqs. 7, 15, 18, 24, 26), and the covariances follow by the same layer-by-layer
+recursion (eqs. 11, 16–17, 19–20, 25). With ``M = C + m mᵀ`` the second moment of the input
+``x`` (mean ``m``, covariance ``C``) of a layer:
+
+* unit dropout ``y = x ⊙ ξ`` (ξ_j independent, mean μ_j, variance v_j):
+  ``E y = μ ⊙ m``, ``Cov y = diag(μ) C diag(μ) + diag(v ⊙ diag M)`` (eqs. 15–17, 24–25);
+* affine ``y = W x + b``: ``E y = W m + b``, ``Cov y = W C Wᵀ``;
+* connection dropout ``S_i = Σ_j δ_ij w_ij x_j + b_i`` (δ_ij ~ Bernoulli(p_ij)), with ``A = W ⊙ P``:
+  ``E S = A m + b``, ``Cov S = A C Aᵀ + diag(Σ_j p_ij q_ij w_ij² M_jj)`` (eqs. 18–20, 26).
+
+:func:`enumerate_subnetworks` is the ground truth: it runs the model on every mask of its droplab
+Bernoulli layers at once (batched, :func:`droplab.nn.replay_masks`) and returns the exact,
+probability-weighted mean and covariance of the output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from droplab._checks import check_int, check_probability
+from droplab.ensemble.stats import StreamingMoments
+from droplab.nn import BernoulliDropout, NoiseLayer, mc_mode, named_noise_layers, replay_masks
+from droplab.nn.base import noise_shape
+from droplab.training import evaluation
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Mean ``(N, d)`` and covariance ``(N, d, d)`` of a layer's units over the dropout ensemble, per input."""
+
+    mean: Tensor
+    cov: Tensor
+
+    @property
+    def variance(self) -> Tensor:
+        """Per-unit variance ``(N, d)``: the diagonal of :attr:`cov`."""
+        return self.cov.diagonal(dim1=-2, dim2=-1)
+
+
+# ---------------------------------------------------------------- one step of the recursion
+def unit_dropout_moments(m: Moments, mu: Tensor | float, var: Tensor | float) -> Moments:
+    """Moments of ``x ⊙ ξ`` with independent per-unit noise of mean ``mu`` and variance ``var`` (eqs. 15–17, 24–25)."""
+    d = m.mean.shape[-1]
+    mu = torch.as_tensor(mu, dtype=m.mean.dtype).broadcast_to((d,))
+    var = torch.as_tensor(var, dtype=m.mean.dtype).broadcast_to((d,))
+    second = m.variance + m.mean ** 2
+    cov = m.cov * mu[:, None] * mu[None, :] + torch.diag_embed(var * second)
+    return Moments(m.mean * mu, cov)
+
+
+def affine_moments(m: Moments, weight: Tensor, bias: Tensor | None = None) -> Moments:
+    """Moments of ``W x + b`` (deterministic weights): ``W m + b`` and ``W C Wᵀ``."""
+    mean = m.mean @ weight.T
+    if bias is not None:
+        mean = mean + bias
+    return Moments(mean, weight @ m.cov @ weight.T)
+
+
+def connection_dropout_moments(m: Moments, weight: Tensor, keep: Tensor | float,
+                               bias: Tensor | None = None) -> Moments:
+    """Moments of ``S_i = Σ_j δ_ij w_ij x_j + b_i``, δ_ij ~ Bernoulli(keep_ij) (eqs. 18–20, 26).
+
+    ``keep`` is a float or an ``(out, in)`` tensor of keep probabilities; gates are {0, 1}
+    (Baldi–Sadowski convention, no rescaling).
+    """
+    keep = torch.as_tensor(keep, dtype=weight.dtype).broadcast_to(weight.shape)
+    a = weight * keep
+    out = affine_moments(m, a, bias)
+    second = m.variance + m.mean ** 2  # (N, in)
+    extra = second @ (keep * (1 - keep) * weight ** 2).T  # (N, out)
+    return Moments(out.mean, out.cov + torch.diag_embed(extra))
+
+
+def point_moments(x: Tensor) -> Moments:
+    """A fixed input: mean ``x`` ``(N, d)``, covariance 0."""
+    return Moments(x, torch.zeros(*x.shape, x.shape[-1], dtype=x.dtype, device=x.device))
+
+
+# ---------------------------------------------------------------- a whole net
+def _leaves(model: nn.Module) -> Iterator[nn.Module]:
+    from droplab.models import FNN
+
+    if isinstance(model, FNN):
+        yield from _leaves(model.net)
+    elif isinstance(model, nn.Sequential):
+        for child in model:
+            yield from _leaves(child)
+    elif isinstance(model, (nn.Linear, nn.Identity, nn.Flatten, NoiseLayer)):
+        yield model
+    else:
+        raise ValueError(f"model must be an FNN or nn.Sequential of nn.Linear, nn.Identity, nn.Flatten and "
+                         f"droplab noise layers for exact linear moments; got a {type(model).__name__}")
+
+
+def _noise_law(layer: NoiseLayer) -> tuple[Tensor | float, Tensor | float]:
+    shared = tuple(getattr(layer, "shared_dims", ()))
+    if any(d not in (0, -2) for d in shared):
+        raise ValueError(f"{type(layer).__name__} shares its noise along dims {shared}; exact linear moments need "
+                         "independent noise per unit (shared_dims may only share the batch dim 0)")
+    return layer.noise_moments()
+
+
+def linear_moments(model: nn.Module, x: Tensor) -> list[Moments]:
+    """Exact per-input mean and covariance of every ``nn.Linear`` output of a linear net (eqs. 15–26).
+
+    ``model`` is an :class:`droplab.models.FNN` with ``activation="linear"`` or an ``nn.Sequential``
+    of ``nn.Linear`` / ``nn.Identity`` and droplab noise layers with independent per-unit noise
+    (any law: the recursion only needs the noise mean and variance, e.g. Bernoulli with
+    per-unit ``p`` tensors, either scaling). ``x`` is ``(N, d_in)``. Returns one :class:`Moments`
+    per ``nn.Linear`` in order; the last is the output. Works in ``x``'s dtype (use float64 for
+    comparisons with :func:`enumerate_subnetworks`).
+    """
+    m = point_moments(x.flatten(1))
+    out: list[Moments] = []
+    for leaf in _leaves(model):
+        if isinstance(leaf, NoiseLayer):
+            m = unit_dropout_moments(m, *_noise_law(leaf))
+        elif isinstance(leaf, nn.Linear):
+            m = affine_moments(m, leaf.weight.detach().to(x.dtype),
+                               None if leaf.bias is None else leaf.bias.detach().to(x.dtype))
+            out.append(m)
+    if not out:
+        raise ValueError("model has no nn.Linear layer; linear_moments needs at least one")
+    return out
+
+
+def deep_linear_moments(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor | None] | None = None, *,
+                        unit_keep: Sequence[Tensor | float | None] | None = None,
+                        connection_keep: Sequence[Tensor | float | None] | None = None) -> list[Moments]:
+    """Eqs. 24–26 for a layered linear net given as weight matrices, Baldi–Sadowski convention.
+
+    Layer ``k`` maps ``S^{k}`` to ``S^{k+1} = W_k (δ^k ⊙ S^k) + b_k`` with unit gates
+    δ^k_j ~ Bernoulli(``unit_keep[k]``) (``None``: no unit dropout) and/or connection gates
+    δ_ij ~ Bernoulli(``connection_keep[k]``); gates are {0, 1} (no rescaling), so the mean is the
+    forward pass with weights scaled by keep probabilities (eq. 8). Returns the moments of every
+    ``S^{k+1}``.
+    """
+    n = len(weights)
+    biases = list(biases) if biases is not None else [None] * n
+    unit_keep = list(unit_keep) if unit_keep is not None else [None] * n
+    connection_keep = list(connection_keep) if connection_keep is not None else [None] * n
+    for name, seq in (("biases", biases), ("unit_keep", unit_keep), ("connection_keep", connection_keep)):
+        if len(seq) != n:
+            raise ValueError(f"{name} must have one entry per weight matrix ({n}), got {len(seq)}")
+    m = point_moments(x)
+    out = []
+    for k, (w, b, uk, ck) in enumerate(zip(weights, biases, unit_keep, connection_keep)):
+        if uk is not None:
+            check_probability(f"unit_keep[{k}]", uk, high_open=False)
+            uk_t = torch.as_tensor(uk, dtype=x.dtype)
+            m = unit_dropout_moments(m, uk_t, uk_t * (1 - uk_t))
+        if ck is not None:
+            check_probability(f"connection_keep[{k}]", ck, high_open=False)
+            m = connection_dropout_moments(m, w, ck, b)
+        else:
+            m = affine_moments(m, w, b)
+        out.append(m)
+    return out
+
+
+# ---------------------------------------------------------------- exact enumeration
+@dataclass(frozen=True)
+class SubnetworkEnsemble:
+    """Exact ensemble of a model's output over all ``n_masks`` masks: mean ``(N, d)``, covariance ``(N, d, d)``."""
+
+    mean: Tensor
+    cov: Tensor
+    n_masks: int
+
+    @property
+    def variance(self) -> Tensor:
+        return self.cov.diagonal(dim1=-2, dim2=-1)
+
+
+@dataclass
+class _Site:
+    name: str
+    layer: BernoulliDropout
+    shape: tuple[int, ...]  # mask shape per example (batch dim 1 if shared along it)
+    drop: Tensor  # (units,) drop probabilities, float64
+
+
+def _sites(model: nn.Module, x: Tensor) -> list[_Site]:
+    named = list(named_noise_layers(model))
+    if not named:
+        raise ValueError("model has no droplab noise layer; enumerate_subnetworks needs at least one BernoulliDropout")
+    inputs: dict[str, list[tuple[int, ...]]] = {name: [] for name, _ in named}
+    handles = [layer.register_forward_pre_hook(lambda _m, args, name=name: inputs[name].append(tuple(args[0].shape)))
+               for name, layer in named]
+    try:
+        with evaluation(model), torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    sites = []
+    for name, layer in named:
+        if not isinstance(layer, BernoulliDropout):
+            raise ValueError(f"noise layer {name!r} is a {type(layer).__name__}; enumerate_subnetworks needs "
+                             "BernoulliDropout layers (a law with finite support)")
+        if len(inputs[name]) != 1:
+            raise ValueError(f"noise layer {name!r} is called {len(inputs[name])} times per forward; "
+                             "enumerate_subnetworks needs each noise layer called exactly once")
+        in_shape = inputs[name][0]
+        full = noise_shape(torch.empty(in_shape, device="meta"), layer.shared_dims)
+        p = torch.as_tensor(layer.p, dtype=torch.float64).cpu()
+        if p.dim() == len(in_shape) and p.shape[0] > 1:
+            raise ValueError(f"noise layer {name!r} has per-example p of shape {tuple(p.shape)}; "
+                             "enumerate_subnetworks needs p shared across the batch (one value per unit)")
+        unit = (1, *full[1:])
+        drop = p.broadcast_to(torch.broadcast_shapes(unit, p.shape)).reshape(-1)
+        if drop.numel() != math.prod(unit):
+            raise ValueError(f"noise layer {name!r}: p of shape {tuple(p.shape)} is finer than its mask {unit}")
+        sites.append(_Site(name, layer, unit, drop))
+    return sites
+
+
+def enumerate_subnetworks(model: nn.Module, x: Tensor, *, max_units: int = 20,
+                          chunk_size: int | None = None) -> SubnetworkEnsemble:
+    """Exact mean and covariance of ``model(x)`` over every mask of its droplab Bernoulli layers (eq. 2).
+
+    Each unit ``u`` with drop probability ``p_u > 0`` (per-unit ``p`` tensors allowed) is a gate;
+    a mask has probability ``Π (1−p_u)^{δ_u} p_u^{1−δ_u}``, and the model runs on all ``2^n``
+    masks, ``chunk_size`` masks × N inputs per forward (the noise replayed with
+    :func:`droplab.nn.replay_masks` inside :func:`droplab.nn.mc_mode`; every other module in
+    evaluation mode; the caller's modes are restored). Units with ``p = 0`` are always kept and
+    cost nothing. Raises if more than ``max_units`` gates would be enumerated.
+
+    ``x`` is ``(N, ...)``; the output is flattened to ``(N, d)``. Statistics are accumulated in
+    float64 by a streaming merge (:class:`droplab.ensemble.stats.StreamingMoments`).
+    """
+    check_int("max_units", max_units, minimum=0)
+    if x.dim() < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must have a batch dim with at least one input, got shape {tuple(x.shape)}")
+    sites = _sites(model, x)
+    gates = [torch.nonzero(s.drop > 0).flatten() for s in sites]
+    n = sum(len(g) for g in gates)
+    if n > max_units:
+        raise ValueError(f"model has {n} droppable units (p > 0), more than max_units={max_units}; "
+                         "2^n masks would be enumerated — use droplab.ensemble.montecarlo instead")
+    n_masks = 2 ** n
+    big_n = x.shape[0]
+    if chunk_size is None:
+        chunk_size = max(1, min(n_masks, 2 ** 16 // big_n))
+    check_int("chunk_size", chunk_size, minimum=1)
+    log_keep = torch.cat([torch.log1p(-s.drop[g]) for s, g in zip(sites, gates)])
+    log_drop = torch.cat([torch.log(s.drop[g]) for s, g in zip(sites, gates)])
+    stats = StreamingMoments(covariance=True)
+    bit = torch.arange(n)
+    with evaluation(model), mc_mode(model), torch.no_grad():
+        for start in range(0, n_masks, chunk_size):
+            codes = torch.arange(start, min(start + chunk_size, n_masks))
+            bits = ((codes[:, None] >> bit) & 1).to(torch.float64)  # (B, n): 1 = kept
+            prob = (bits @ log_keep + (1 - bits) @ log_drop).exp()
+            b = len(codes)
+            masks, offset = {}, 0
+            for s, g in zip(sites, gates):
+                keep = torch.ones(b, s.drop.numel(), dtype=torch.float64)
+                keep[:, g] = bits[:, offset:offset + len(g)]
+                offset += len(g)
+                if s.layer.scale == "inverted":
+                    keep = keep / (1 - s.drop)
+                noise = keep.to(x.dtype).to(x.device).reshape(b, *s.shape)
+                noise = noise.expand(b, big_n, *s.shape[1:]).reshape(b * big_n, *s.shape[1:])
+                masks[s.name] = noise
+            xb = x.unsqueeze(0).expand(b, *x.shape).reshape(b * big_n, *x.shape[1:])
+            with replay_masks(model, masks):
+                y = model(xb)
+            stats.update(y.reshape(b, big_n, -1), prob)
+    return SubnetworkEnsemble(stats.mean, stats.covariance_matrix(), n_masks)

@@ -1,0 +1,193 @@
+"""Monte Carlo over dropout sub-networks with streaming statistics (Baldi & Sadowski 2014, §9).
+
+For fixed weights and inputs, :func:`sample_ensemble` draws K dropout masks of every droplab
+noise layer of a model and records the activity ``O`` of chosen modules' units, batched over
+masks and inputs (``chunk_size`` masks × N inputs per forward pass, no Python loop per sample).
+Memory does not grow with K: per unit it keeps the mean and variance (streaming merge), the
+sums of ``log O`` and ``log(1 − O)`` (→ G, G′ and NWGM, eqs. 35–37, when ``0 ≤ O ≤ 1``) and, for
+requested unit pairs, the covariance. Alongside, the deterministic ensemble network's activity
+``W`` (evaluation mode: weights scaled by keep probabilities, eq. 98) is recorded, so that
+``E − NWGM`` (α, eq. 102), ``NWGM − W`` (β) and ``E − W`` (ε) are one subtraction away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from droplab._checks import check_int
+from droplab.ensemble.stats import StreamingMoments
+from droplab.nn import NoiseLayer, mc_mode, noise_layers
+from droplab.training import evaluation
+
+Pair = tuple[str, int, str, int]
+
+
+@dataclass(frozen=True)
+class UnitStats:
+    """Monte Carlo statistics of one module's units, each ``(N, d)`` (N inputs, d units).
+
+    ``mean`` estimates E(O) over sub-networks, ``variance`` Var(O) (unbiased), ``ensemble`` is
+    W, the deterministic ensemble network's value. ``log_geometric_mean`` /
+    ``log_complement_geometric_mean`` are the sample estimates of log G and log G′ (None when some
+    recorded value left [0, 1]).
+    """
+
+    mean: Tensor
+    variance: Tensor
+    ensemble: Tensor
+    log_geometric_mean: Tensor | None
+    log_complement_geometric_mean: Tensor | None
+
+    @property
+    def nwgm(self) -> Tensor:
+        """``G / (G + G′)`` of the samples (eq. 37); NaN where both 0 and 1 were sampled."""
+        if self.log_geometric_mean is None or self.log_complement_geometric_mean is None:
+            raise ValueError("nwgm needs activities in [0, 1]; this module produced values outside")
+        return torch.sigmoid(self.log_geometric_mean - self.log_complement_geometric_mean)
+
+    @property
+    def geometric_mean(self) -> Tensor:
+        if self.log_geometric_mean is None:
+            raise ValueError("geometric_mean needs activities in [0, 1]; this module produced values outside")
+        return self.log_geometric_mean.exp()
+
+
+@dataclass(frozen=True)
+class PairStats:
+    """Monte Carlo covariance and product mean ``E(O_a O_b)`` of unit pairs, each ``(N, P)``."""
+
+    pairs: list[Pair]
+    covariance: Tensor
+    product_mean: Tensor
+
+
+@dataclass(frozen=True)
+class MonteCarloResult:
+    """What :func:`sample_ensemble` returns: per-module :class:`UnitStats`, pair statistics, K."""
+
+    units: dict[str, UnitStats]
+    pairs: PairStats | None
+    n_samples: int
+
+
+def _modules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
+    named = dict(model.named_modules())
+    unknown = [n for n in names if n not in named]
+    if unknown or not names:
+        raise ValueError(f"modules must name modules of the model; unknown {unknown}, "
+                         f"known: {', '.join(n for n in named if n)}")
+    return {n: named[n] for n in names}
+
+
+@contextmanager
+def _recording(modules: dict[str, nn.Module]) -> Iterator[dict[str, Tensor]]:
+    out: dict[str, Tensor] = {}
+    handles = [m.register_forward_hook(lambda _m, _a, y, name=name: out.__setitem__(name, y))
+               for name, m in modules.items()]
+    try:
+        yield out
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def _generator(layers: list[NoiseLayer], generator: torch.Generator) -> Iterator[None]:
+    previous = [layer.generator for layer in layers]
+    for layer in layers:
+        layer.generator = generator
+    try:
+        yield
+    finally:
+        for layer, g in zip(layers, previous):
+            layer.generator = g
+
+
+def ensemble_activations(model: nn.Module, x: Tensor, modules: Sequence[str]) -> dict[str, Tensor]:
+    """W: every named module's output ``(N, d)`` in the deterministic ensemble network (eq. 98).
+
+    Evaluation mode replaces each noise by its mean (weight scaling); the caller's modes are restored.
+    """
+    mods = _modules(model, modules)
+    with _recording(mods) as out, evaluation(model), torch.no_grad():
+        model(x)
+    return {name: out[name].reshape(x.shape[0], -1) for name in modules}
+
+
+def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_samples: int, *,
+                    generator: torch.Generator, pairs: Sequence[Pair] = (),
+                    chunk_size: int | None = None) -> MonteCarloResult:
+    """Sample ``n_samples`` dropout sub-networks per input and summarize the named modules' units.
+
+    ``x`` is ``(N, ...)``; each input gets its own independent masks. ``modules`` are qualified
+    module names (``dict(model.named_modules())``), whose outputs are flattened to ``(N, d)``.
+    ``pairs`` lists ``(module_a, unit_a, module_b, unit_b)`` whose covariance is kept (a module
+    of a pair need not be in ``modules``). ``generator`` drives every noise layer (it is lent to
+    them for the call and their own generators restored). Every module other than the noise
+    layers runs in evaluation mode; the caller's modes are restored. ``chunk_size`` masks are
+    drawn per forward pass (default: about 4096 rows).
+
+    The estimates are unbiased for E and Var; ``log G`` is the sample mean of ``log O``, whose
+    standard error is ``std(log O)/√K``.
+    """
+    check_int("n_samples", n_samples, minimum=2)
+    layers = noise_layers(model)
+    if not layers:
+        raise ValueError("model has no droplab noise layer; sample_ensemble needs at least one to sample sub-networks")
+    for layer in layers:
+        if 0 in getattr(layer, "shared_dims", ()):
+            raise ValueError(f"a {type(layer).__name__} shares its noise along the batch dim 0; Monte Carlo over "
+                             "masks needs independent noise per example")
+    pairs = list(pairs)
+    pair_names = sorted({p[0] for p in pairs} | {p[2] for p in pairs})
+    mods = _modules(model, list(dict.fromkeys([*modules, *pair_names])))
+    big_n = x.shape[0]
+    if chunk_size is None:
+        chunk_size = max(1, 4096 // big_n)
+    check_int("chunk_size", chunk_size, minimum=1)
+    w = ensemble_activations(model, x, list(mods))
+    for (a, i, b, j) in pairs:
+        for name, unit in ((a, i), (b, j)):
+            if not 0 <= unit < w[name].shape[1]:
+                raise ValueError(f"pairs: unit {unit} is out of range for module {name!r} "
+                                 f"with {w[name].shape[1]} units")
+    moments = {name: StreamingMoments() for name in modules}
+    logs = {name: [torch.zeros_like(w[name], dtype=torch.float64)] * 2 for name in modules}
+    in_unit = {name: True for name in modules}
+    pair_moments = StreamingMoments(covariance=True)
+    product = torch.zeros(big_n, len(pairs), dtype=torch.float64)
+    done = 0
+    with _recording(mods) as out, evaluation(model), mc_mode(model), _generator(layers, generator), torch.no_grad():
+        while done < n_samples:
+            k = min(chunk_size, n_samples - done)
+            model(x.unsqueeze(0).expand(k, *x.shape).reshape(k * big_n, *x.shape[1:]))
+            for name in modules:
+                o = out[name].reshape(k, big_n, -1)
+                moments[name].update(o)
+                if in_unit[name] and bool(((o >= 0) & (o <= 1)).all()):
+                    o64 = o.to(torch.float64)
+                    logs[name] = [logs[name][0] + torch.log(o64).sum(0), logs[name][1] + torch.log1p(-o64).sum(0)]
+                else:
+                    in_unit[name] = False
+            if pairs:
+                left = torch.stack([out[a].reshape(k, big_n, -1)[..., i] for a, i, _, _ in pairs], -1)
+                right = torch.stack([out[b].reshape(k, big_n, -1)[..., j] for _, _, b, j in pairs], -1)
+                both = torch.stack([left, right], -1)  # (k, N, P, 2)
+                pair_moments.update(both)
+                product += (left.double() * right.double()).sum(0)
+            done += k
+    units = {name: UnitStats(mean=moments[name].mean, variance=moments[name].variance(unbiased=True),
+                             ensemble=w[name],
+                             log_geometric_mean=logs[name][0] / n_samples if in_unit[name] else None,
+                             log_complement_geometric_mean=logs[name][1] / n_samples if in_unit[name] else None)
+             for name in modules}
+    pair_stats = None
+    if pairs:
+        cov = pair_moments.covariance_matrix(unbiased=True)[..., 0, 1]
+        pair_stats = PairStats(pairs=pairs, covariance=cov, product_mean=product / n_samples)
+    return MonteCarloResult(units=units, pairs=pair_stats, n_samples=n_samples)
