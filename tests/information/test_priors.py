@@ -45,3 +45,22 @@ def test_bad_input():
         prior_fit(torch.zeros(10))
     with pytest.raises(ValueError, match="window must be"):
         ks_log_uniform(torch.rand(10) + 0.1, window=(0.9, 0.1))
+
+
+def test_noisy_activations_sample_the_noise_and_restore_modes():
+    from torch import nn
+
+    from droplab.information import noisy_activations
+    from droplab.nn import BernoulliDropout
+
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), BernoulliDropout(0.5), nn.Linear(6, 2)).eval()
+    x = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+    z = noisy_activations(model, x, model[2], chunk=16, generator_seed=0)
+    clean = torch.relu(model[0](x)).detach()
+    assert z.shape == (50, 6)
+    # inverted dropout: each unit is 0 or twice its clean value, and some are dropped
+    assert torch.all((z == 0) | torch.isclose(z, 2 * clean))
+    assert bool(((z == 0) & (clean > 0)).any())
+    assert not model.training and not model[2].mc
+    with pytest.raises(ValueError, match="layer must be a module of model"):
+        noisy_activations(model, x, nn.Linear(1, 1))

@@ -10,7 +10,7 @@ from droplab.information.disentangle import (
     solve_disentanglement,
 )
 from droplab.information.maps import box_fraction
-from droplab.information.priors import PriorFit, ks_log_normal, ks_log_uniform, prior_fit
+from droplab.information.priors import PriorFit, ks_log_normal, ks_log_uniform, noisy_activations, prior_fit
 from droplab.information.recipe import InformationDropoutRecipe, recompute_batchnorm
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "prior_fit",
     "ks_log_normal",
     "ks_log_uniform",
+    "noisy_activations",
     # App. B, Proposition 3
     "Disentanglement",
     "ib_terms",

@@ -15,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from droplab._checks import check_probability
+from droplab._checks import check_int, check_probability
+from droplab.nn import mc_mode
+from droplab.training import evaluation
 
 
 @dataclass
@@ -81,3 +83,26 @@ def prior_fit(z: Tensor, *, mu: float | None = None, sigma: float | None = None,
     return PriorFit(ks_log_uniform=ks_log_uniform(z, window), ks_log_normal=ks_n,
                     zero_fraction=float((flat <= 0).double().mean()), mu=mu_, sigma=sigma_,
                     n=int((flat > 0).sum()))
+
+
+def noisy_activations(model: nn.Module, x: Tensor, layer: nn.Module, *, chunk: int = 512,
+                      generator_seed: int | None = None) -> Tensor:
+    """The outputs ``z = ε ⊙ f(x)`` of the noise layer ``layer`` (a module of ``model``) on inputs ``x``:
+    every other module in evaluation mode (batch norm on its running statistics), the noise sampled
+    (:func:`droplab.nn.mc_mode`); the caller's modes are restored. Returns them concatenated (N, ...).
+    ``generator_seed`` seeds the global RNG for the draw (layers without their own generator use it).
+    """
+    check_int("chunk", chunk, minimum=1)
+    if not any(m is layer for m in model.modules()):
+        raise ValueError("layer must be a module of model")
+    out: list[Tensor] = []
+    handle = layer.register_forward_hook(lambda _m, _i, o: out.append(o.detach()))
+    try:
+        if generator_seed is not None:
+            torch.manual_seed(generator_seed)
+        with evaluation(model), mc_mode(model), torch.no_grad():
+            for i in range(0, len(x), chunk):
+                model(x[i:i + chunk])
+    finally:
+        handle.remove()
+    return torch.cat(out)
