@@ -74,3 +74,29 @@ def test_bad_input(problem):
     plain = FNN([3, 4, 1]).double()
     with pytest.raises(ValueError, match="model has no droplab noise layer"):
         FlatModel(plain, x, y)
+
+
+def test_ou_noise_has_the_stationary_law_and_correlation():
+    from droplab.dynamics import ou_path, ou_rho
+
+    rho, sigma, chains = ou_rho(3.0), 0.3, 20000
+    path = ou_path((chains,), 4, sigma, rho, generator=torch.Generator().manual_seed(0))
+    var = path.pow(2).mean(1)
+    corr = (path[1:] * path[:-1]).mean(1) / sigma**2
+    # Var of a sample second moment of N(0, σ²) over n chains: 2σ⁴/n → stderr σ²·√(2/n) ≈ 0.01σ²;
+    # the lag-1 correlation's stderr ≈ √((1 + ρ²)/n) ≈ 0.008. Tolerances are 5 standard errors.
+    torch.testing.assert_close(var, torch.full_like(var, sigma**2), rtol=5 * (2 / chains) ** 0.5, atol=0)
+    assert (corr - rho).abs().max() < 5 * ((1 + rho**2) / chains) ** 0.5
+    assert ou_rho(0.0) == 0.0
+
+
+def test_ou_dropout_gd_with_tau_zero_is_gaussian_dropout_gd(problem):
+    from droplab.dynamics import ou_dropout_gd
+
+    model, x, y, w0 = problem
+    kw = dict(alpha=0.04, sigma=0.4, t_end=0.1, n_records=2)
+    a = ou_dropout_gd(model, x, y, w0, tau=0.0, generator=torch.Generator().manual_seed(5), **kw)
+    b = gaussian_dropout_gd(model, x, y, w0, generator=torch.Generator().manual_seed(5), **kw)
+    assert torch.equal(a.params, b.params)
+    c = ou_dropout_gd(model, x, y, w0, tau=5.0, generator=torch.Generator().manual_seed(5), **kw)
+    assert not torch.equal(a.params[-1], c.params[-1])

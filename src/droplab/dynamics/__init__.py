@@ -11,6 +11,7 @@ from droplab.dynamics.manifold import (
     retract,
     tangent_projector,
 )
+from droplab.dynamics.ou import ou_dropout_gd, ou_path, ou_rho, ou_step
 from droplab.dynamics.phases import (
     PhaseRecord,
     active_units,
@@ -31,6 +32,11 @@ __all__ = [
     "regularizer_flow",
     "path_distance",
     "record_times",
+    # Ornstein–Uhlenbeck dropout
+    "ou_dropout_gd",
+    "ou_rho",
+    "ou_step",
+    "ou_path",
     # learning phases and sparsity (Baldi & Sadowski §11.7)
     "unit_activity",
     "record_phases",

@@ -24,7 +24,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev
 
-from droplab._checks import check_int, check_positive
+from droplab._checks import check_int, check_positive, check_probability
+from droplab.dynamics.ou import ou_step
 from droplab.nn import mc_mode, replay_masks
 from droplab.regularization import noise_laplacian, noise_laplacian_grad, noise_space
 
@@ -152,9 +153,12 @@ def _record(flat: FlatModel, times: list[float], ws: list[Tensor]) -> Trajectory
 
 
 def gaussian_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, alpha: float, sigma: float,
-                        t_end: float, n_records: int = 21,
+                        t_end: float, n_records: int = 21, rho: float = 0.0,
                         generator: torch.Generator | None = None) -> Trajectory:
     """Gaussian-dropout GD from ``w0``: ``w ← w − α ∇_w L̂(w, η)``, η ~ N(0, σ²) per example and unit.
+
+    ``rho`` > 0 makes η an Ornstein–Uhlenbeck process in the step index with per-step correlation
+    ``rho`` and the same stationary N(0, σ²) marginal (:mod:`droplab.dynamics.ou`).
 
     Runs ``⌈t_end/(α σ²)⌉`` steps and records ``n_records`` points evenly spaced in rescaled time
     ``t = k α σ²`` (SPS Theorem 1's ``w_n(t) = w_{⌊t/(α_n σ_n²)⌋}``).
@@ -163,6 +167,7 @@ def gaussian_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, a
     check_positive("sigma", sigma)
     check_positive("t_end", t_end)
     check_int("n_records", n_records, minimum=2)
+    check_probability("rho", rho)
     flat = FlatModel(model, x, y)
     rate = alpha * sigma**2
     times = record_times(t_end, n_records)
@@ -171,12 +176,15 @@ def gaussian_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, a
     shapes = {n: (len(x), *s[1:]) for n, s in zip(flat.space.names, flat.space.shapes)}
     w = w0.detach().clone().requires_grad_(True)
     ws = []
+    eta: dict[str, Tensor | None] = dict.fromkeys(shapes)
     for k in range(n_steps + 1):
         if k in marks:
             ws.append(w.detach().clone())
         if k == n_steps:
             break
-        noise = {n: 1 + sigma * torch.randn(s, dtype=x.dtype, generator=generator) for n, s in shapes.items()}
+        eta = {n: ou_step(eta[n], s, sigma, rho, dtype=x.dtype, generator=generator)
+               for n, s in shapes.items()}
+        noise = {n: 1 + e for n, e in eta.items()}
         (g,) = torch.autograd.grad(MSE(flat.output(w, noise), y), w)
         with torch.no_grad():
             w -= alpha * g

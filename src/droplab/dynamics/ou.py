@@ -1,0 +1,62 @@
+"""Ornstein–Uhlenbeck dropout: Gaussian dropout whose noise is correlated in time (SPS, "Contributions").
+
+The multiplicative filter ``1 + η_k`` follows an OU process sampled once per step,
+
+.. math:: \\eta_{k+1} = \\rho\\,\\eta_k + \\sigma\\sqrt{1-\\rho^2}\\,\\xi_k,\\qquad \\rho = e^{-1/\\tau},\\
+    \\xi_k \\sim N(0, 1),
+
+stationary law N(0, σ²) (the same marginal as Gaussian dropout) and correlation ``ρ^{|k−l|}`` between
+steps, ``τ`` the correlation time in steps (τ → 0: independent Gaussian dropout). SPS ask how this
+correlation changes noisy GD; :func:`ou_dropout_gd` runs it on the zero-loss manifold problem of
+:mod:`droplab.dynamics.manifold`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from droplab._checks import check_int, check_positive
+
+if TYPE_CHECKING:
+    from droplab.dynamics.manifold import Trajectory
+
+
+def ou_rho(tau: float) -> float:
+    """Per-step autocorrelation ``exp(−1/τ)`` of an OU process of correlation time ``τ`` steps (τ = 0 → 0)."""
+    check_positive("tau", tau, allow_zero=True)
+    return 0.0 if tau == 0 else math.exp(-1.0 / tau)
+
+
+def ou_step(previous: Tensor | None, shape: tuple[int, ...], sigma: float, rho: float, *,
+            dtype: torch.dtype = torch.float64, generator: torch.Generator | None = None) -> Tensor:
+    """One OU update of η (``previous=None`` draws from the stationary law N(0, σ²))."""
+    xi = torch.randn(shape, dtype=dtype, generator=generator)
+    if previous is None or rho == 0.0:
+        return sigma * xi
+    return rho * previous + sigma * math.sqrt(1.0 - rho * rho) * xi
+
+
+def ou_path(shape: tuple[int, ...], n_steps: int, sigma: float, rho: float, *,
+            generator: torch.Generator | None = None) -> Tensor:
+    """``n_steps`` successive η of the stationary OU process, shape ``(n_steps, *shape)``."""
+    check_int("n_steps", n_steps, minimum=1)
+    check_positive("sigma", sigma)
+    eta, out = None, []
+    for _ in range(n_steps):
+        eta = ou_step(eta, shape, sigma, rho, generator=generator)
+        out.append(eta)
+    return torch.stack(out)
+
+
+def ou_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, alpha: float, sigma: float,
+                  tau: float, t_end: float, n_records: int = 21,
+                  generator: torch.Generator | None = None) -> Trajectory:
+    """Gaussian-dropout GD with OU noise of correlation time ``tau`` steps and stationary variance σ²."""
+    from droplab.dynamics.manifold import gaussian_dropout_gd  # manifold imports ou_step from here
+
+    return gaussian_dropout_gd(model, x, y, w0, alpha=alpha, sigma=sigma, t_end=t_end, n_records=n_records,
+                               rho=ou_rho(tau), generator=generator)
