@@ -59,10 +59,11 @@ def connected_product_estimate(model: nn.Module, x: Tensor, source: str, linear:
     try:
         with evaluation(model), torch.no_grad():
             model(x)
-            j, i = pairs[:, 0], pairs[:, 1]
-            w_ij = modules[target](rec["u"][:, i] - lin.weight[i, j] * rec["a"][:, j])
     finally:
         for h in hooks:
             h.remove()
+    j, i = pairs[:, 0], pairs[:, 1]
+    with evaluation(model), torch.no_grad():
+        w_ij = modules[target](rec["u"][:, i] - lin.weight[i, j] * rec["a"][:, j])
     w_j = rec["w_j"][:, j]
     return {"corrected": w_ij * w_j, "independent": rec["w_i"][:, i] * w_j}
