@@ -8,7 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from droplab.ensemble.linear import deep_linear_moments, enumerate_subnetworks, linear_moments
+from droplab.ensemble.linear import (
+    connection_dropout_layer,
+    deep_linear_moments,
+    enumerate_subnetworks,
+    linear_moments,
+)
 from droplab.models import FNN
 from droplab.nn import BernoulliDropout, NoiseLayer
 
@@ -97,6 +102,19 @@ def test_connection_dropout_against_brute_force():
     rec = deep_linear_moments(x, ws, bs, connection_keep=keeps)[-1]
     torch.testing.assert_close(rec.mean, mean)
     torch.testing.assert_close(rec.cov, second - mean[:, :, None] * mean[:, None, :])
+
+
+def test_connection_dropout_layer_enumerates_to_the_recursion():
+    g = torch.Generator().manual_seed(5)
+    ws = [torch.randn(3, 2, generator=g, dtype=F64), torch.randn(2, 3, generator=g, dtype=F64)]
+    keeps = [torch.rand(3, 2, generator=g, dtype=F64) * 0.8 + 0.1, 0.5]
+    model = nn.Sequential(connection_dropout_layer(ws[0], None, keeps[0]), connection_dropout_layer(ws[1], None, 0.5))
+    x = torch.randn(3, 2, generator=g, dtype=F64)
+    exact = enumerate_subnetworks(model, x)
+    rec = deep_linear_moments(x, ws, connection_keep=keeps)[-1]
+    assert exact.n_masks == 2 ** 12
+    torch.testing.assert_close(rec.mean, exact.mean)
+    torch.testing.assert_close(rec.cov, exact.cov)
 
 
 def test_fnn_linear_activation_and_every_layer_returned():

@@ -14,10 +14,12 @@ from droplab.ensemble.linear import (
     Moments,
     SubnetworkEnsemble,
     affine_moments,
+    connection_dropout_layer,
     connection_dropout_moments,
     deep_linear_moments,
     enumerate_subnetworks,
     linear_moments,
+    point_moments,
     unit_dropout_moments,
 )
 from droplab.ensemble.means import (
@@ -73,7 +75,8 @@ __all__ = [
     "BOUND_ARGMAX_SIMPLE", "cartwright_field_bounds", "ky_fan_log_ratios",
     # exact linear ensembles (§2–3)
     "Moments", "linear_moments", "deep_linear_moments", "unit_dropout_moments", "affine_moments",
-    "connection_dropout_moments", "enumerate_subnetworks", "SubnetworkEnsemble",
+    "connection_dropout_moments", "connection_dropout_layer", "point_moments", "enumerate_subnetworks",
+    "SubnetworkEnsemble",
     # transfer functions (§7, App. A, D, F)
     "relu_gaussian_mean", "relu_uniform_mean", "relu_finite_gap", "logistic", "logistic_derivative",
     "logistic_gaussian_mean", "PROBIT_ALPHA", "logistic_derivative_mean_first_order",

@@ -278,3 +278,25 @@ def enumerate_subnetworks(model: nn.Module, x: Tensor, *, max_units: int = 20,
                 y = model(xb)
             stats.update(y.reshape(b, big_n, -1), prob)
     return SubnetworkEnsemble(stats.mean, stats.covariance_matrix(), n_masks)
+
+
+def connection_dropout_layer(weight: Tensor, bias: Tensor | None, keep: Tensor | float) -> nn.Sequential:
+    """Connection dropout (eq. 14) on ``W x + b`` built from droplab layers, so it can be enumerated or sampled.
+
+    Each connection ``(i, j)`` becomes a unit: ``x`` is copied once per output row (a fixed
+    ``nn.Linear`` of stacked identities), a :class:`droplab.nn.BernoulliDropout` with per-connection
+    drop probabilities ``1 − keep`` and no rescaling gates the copies, and a block ``nn.Linear``
+    sums ``w_ij δ_ij x_j`` into ``S_i``. Its exact moments are :func:`connection_dropout_moments`.
+    """
+    out_f, in_f = weight.shape
+    keep = torch.as_tensor(keep, dtype=weight.dtype).broadcast_to(weight.shape)
+    check_probability("keep", keep, low_open=True, high_open=False)
+    copy = nn.Linear(in_f, out_f * in_f, bias=False).to(weight.dtype)
+    gather = nn.Linear(out_f * in_f, out_f, bias=bias is not None).to(weight.dtype)
+    with torch.no_grad():
+        copy.weight.copy_(torch.eye(in_f, dtype=weight.dtype).repeat(out_f, 1))
+        gather.weight.copy_(torch.block_diag(*weight.detach()))
+        if bias is not None:
+            gather.bias.copy_(bias.detach())
+    gate = BernoulliDropout((1 - keep).reshape(-1), scale="none")
+    return nn.Sequential(copy, gate, gather)
