@@ -45,7 +45,7 @@ class PhasesConfig(ExperimentConfig):
     batch_size: int = 64
     n_records: int = 21
     n_probe: int = 20
-    n_samples: int = 1000
+    n_samples: int = 500
     n_sparsity: int = 400
     active: float = 0.1
 
@@ -65,6 +65,7 @@ class PhasesConfig(ExperimentConfig):
             "steps": 60000,
             "batch_size": 100,
             "n_sparsity": 1000,
+            "n_samples": 1000,
         },
     }
 
