@@ -158,10 +158,12 @@ def run(cfg: DropinConfig, ctx: RunContext) -> None:
         statement="Dropin, setting units to 1 instead of 0, behaves very differently from dropout and does "
         "not work.",
         criterion=f"Dropin's test accuracy is lower than both dropout's and the noiseless net's by more "
-        f"than {cfg.margin} (same net, data, initialization and training).",
+        f"than {cfg.margin} (same net, data, initialization and training); inconclusive unless dropout or "
+        "the noiseless net reaches twice chance accuracy.",
         measured={f"test_acc_{v}": by[v]["test_acc"] for v in VARIANTS},
-        outcome=by["dropin"]["test_acc"]
-        < min(by["dropout"]["test_acc"], by["none"]["test_acc"]) - cfg.margin,
+        outcome=None
+        if max(by["dropout"]["test_acc"], by["none"]["test_acc"]) < 2 / train.n_classes
+        else by["dropin"]["test_acc"] < min(by["dropout"]["test_acc"], by["none"]["test_acc"]) - cfg.margin,
     )
     ctx.claim(
         id="bs-dropin-variance",
