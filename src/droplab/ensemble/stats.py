@@ -27,20 +27,22 @@ class StreamingMoments:
         self._m2: Tensor | None = None
 
     def update(self, values: Tensor, weights: Tensor | None = None) -> None:
-        x = values.detach().to(torch.float64)
-        k = x.shape[0]
-        w = (torch.ones(k, dtype=torch.float64, device=x.device) if weights is None
-             else weights.detach().to(torch.float64))
-        wb = float(w.sum())
-        if wb == 0:
-            return
-        wx = w.view(-1, *([1] * (x.dim() - 1)))
-        mean_b = (wx * x).sum(0) / wb
-        c = x - mean_b
-        if self.covariance:
-            m2_b = torch.einsum("k,k...i,k...j->...ij", w, c, c)
+        k = values.shape[0]
+        if weights is None and not self.covariance:
+            # equal weights: one fused pass in the input's dtype over the chunk, merged in float64
+            var, mean = torch.var_mean(values.detach(), dim=0, correction=0)
+            wb, mean_b, m2_b = float(k), mean.to(torch.float64), var.to(torch.float64) * k
         else:
-            m2_b = (wx * c * c).sum(0)
+            x = values.detach().to(torch.float64)
+            w = (torch.ones(k, dtype=torch.float64, device=x.device) if weights is None
+                 else weights.detach().to(torch.float64))
+            wb = float(w.sum())
+            if wb == 0:
+                return
+            wx = w.view(-1, *([1] * (x.dim() - 1)))
+            mean_b = (wx * x).sum(0) / wb
+            c = x - mean_b
+            m2_b = torch.einsum("k,k...i,k...j->...ij", w, c, c) if self.covariance else (wx * c * c).sum(0)
         self.count += k
         if self._mean is None:
             self.weight, self._mean, self._m2 = wb, mean_b, m2_b
