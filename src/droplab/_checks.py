@@ -82,3 +82,18 @@ def check_weights(name: str, weights: torch.Tensor, values: torch.Tensor, *, ato
     total = weights.sum(-1)
     if ((total - 1).abs() > atol).any():
         raise ValueError(f"{name} must sum to 1 over the last dim (within {atol:g}), got sums {_describe(total)}")
+
+
+def check_activities(name: str, values: torch.Tensor) -> None:
+    """Check every non-NaN entry of ``values`` lies in [0, 1] (NaN is let through to propagate)."""
+    finite = values[~torch.isnan(values)]
+    if finite.numel() and ((finite < 0).any() or (finite > 1).any()):
+        raise ValueError(f"{name} must lie in [0, 1] (firing probabilities), got {_describe(finite)}")
+
+
+def check_exactly_one(**named: Any) -> None:
+    """Check exactly one of the keyword arguments is not None; the message names them all."""
+    given = [k for k, v in named.items() if v is not None]
+    if len(given) != 1:
+        names = " or ".join(named)
+        raise ValueError(f"give exactly one of {names}, got {', '.join(given) if given else 'neither'}")

@@ -8,7 +8,7 @@ Monte Carlo) and mask record/replay (:mod:`droplab.nn.modes`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -44,10 +44,14 @@ class NoiseLayer(nn.Module):
         """Draw multiplicative noise broadcastable to ``x``."""
         raise NotImplementedError(f"{type(self).__name__} must define sample_noise()")
 
-    def take_noise(self, x: Tensor) -> Tensor:
-        """Return the noise for this call: replayed if a replay is active, else sampled; record it."""
+    def take_noise(self, x: Tensor, sample: Callable[[], Tensor] | None = None) -> Tensor:
+        """Return the noise for this call: replayed if a replay is active, else sampled; record it.
+
+        ``sample`` (no arguments) draws the noise instead of :meth:`sample_noise` when the layer
+        already holds what the law needs (e.g. α(x) computed once in ``forward``).
+        """
         if self._replay is None:
-            noise = self.sample_noise(x)
+            noise = self.sample_noise(x) if sample is None else sample()
         elif isinstance(self._replay, Tensor):
             noise = self._replay
         else:

@@ -1,0 +1,49 @@
+"""Constant log-normal noise, Achille & Soatto's "Log-normal" baseline (2017, §4, Fig. 3).
+
+Works with ``torch.compile``; under ``torch.func`` transforms use evaluation mode or a replayed noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from droplab._checks import check_positive
+from droplab.nn import functional as F
+from droplab.nn.base import NoiseLayer, noise_shape
+
+
+class LogNormalDropout(NoiseLayer):
+    """``y = x ⊙ ε``, ε ~ logN(0, α²) with a constant α (Information Dropout without the learned α(x)).
+
+    E ε = e^{α²/2} and Var ε = (e^{α²} − 1)e^{α²} (:meth:`noise_moments`); evaluation multiplies
+    by E ε. ``alpha`` ≥ 0, a float or per-unit tensor.
+
+    >>> LogNormalDropout(0.0).noise_moments()
+    (1.0, 0.0)
+    """
+
+    def __init__(self, alpha: float | Tensor = 0.5, *, shared_dims: Sequence[int] = (),
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        check_positive("alpha", alpha, allow_zero=True)
+        if isinstance(alpha, Tensor):
+            self.register_buffer("alpha", alpha.detach().clone())
+        else:
+            self.alpha = float(alpha)
+        self.shared_dims = tuple(shared_dims)
+
+    def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
+        return F.lognormal_moments(self.alpha)
+
+    def sample_noise(self, x: Tensor) -> Tensor:
+        if isinstance(self.alpha, Tensor):
+            F.check_broadcast("alpha", self.alpha, x)
+        return F.lognormal_noise(noise_shape(x, self.shared_dims), self.alpha, dtype=x.dtype, device=x.device,
+                                 generator=self.generator)
+
+    def extra_repr(self) -> str:
+        a = f"tensor{tuple(self.alpha.shape)}" if isinstance(self.alpha, Tensor) else f"{self.alpha}"
+        return f"alpha={a}" + (f", shared_dims={self.shared_dims}" if self.shared_dims else "")
