@@ -23,7 +23,7 @@ def problem():
     x, y = ds.x.double(), ds.y.double()
     torch.manual_seed(0)
     model = FNN([3, 10, 1], "relu", dropout={1: 0.1}).double()
-    w0, _ = reach_zero_loss(model, x, y, lr=0.05, tol=1e-5)
+    w0, _ = reach_zero_loss(model, x, y, lr=0.1, tol=1e-3)
     return model, x, y, w0
 
 
