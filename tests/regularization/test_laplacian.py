@@ -10,6 +10,7 @@ from droplab.models import FNN
 from droplab.nn import BernoulliDropout, NoiseLayer, replay_masks
 from droplab.regularization import (
     linear_dropout_regularizer,
+    mse_gauss_newton_laplacian,
     noise_laplacian,
     noise_laplacian_diagonal,
     noise_laplacian_grad,
@@ -157,6 +158,16 @@ def test_sps_closed_form_off_manifold_relu_and_residual_term_for_tanh():
     assert abs(gap_on) > 1e-3  # the residual term (f − t)·∂²f/∂η² is present off Γ
 
 
+def test_gauss_newton_form_equals_the_laplacian_on_gamma_only():
+    smooth = tanh_net()
+    x, y = data()
+    with torch.no_grad():
+        on = smooth.eval()(x)
+    gn = mse_gauss_newton_laplacian(smooth, x)
+    torch.testing.assert_close(gn, noise_laplacian(smooth, MSE, x, on), rtol=1e-10, atol=0)
+    assert abs(float(gn - noise_laplacian(smooth, MSE, x, y))) > 1e-3  # off Γ: the residual term
+
+
 def test_eq148_is_the_exact_second_order_regularizer_of_a_linear_layer():
     torch.manual_seed(0)
     keep = torch.tensor([0.3, 0.5, 0.8, 0.9])
@@ -179,5 +190,7 @@ def test_bad_input():
         noise_laplacian(tanh_net(), lambda o, t: (o - t) ** 2, x, y)
     with pytest.raises(ValueError, match="n_probes must be an integer >= 2"):
         noise_laplacian_hutchinson(tanh_net(), MSE, x, y, n_probes=1)
+    with pytest.raises(ValueError, match="loss_fn l1_loss is piecewise linear"):
+        noise_laplacian(tanh_net(), nn.functional.l1_loss, x, y)
     with pytest.raises(ValueError, match="model layer 1 is Tanh"):
         relu_l2_laplacian(tanh_net(), x)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad, jacrev, vmap
 
 from droplab._checks import check_int
 from droplab.nn import mc_mode, named_noise_layers, replay_masks
@@ -120,9 +120,27 @@ def masked_loss(model: nn.Module, loss_fn: LossFn, inputs: Tensor,
     return loss
 
 
+PIECEWISE_LINEAR_LOSSES = (nn.functional.l1_loss, nn.functional.multi_margin_loss,
+                           nn.functional.hinge_embedding_loss, nn.functional.margin_ranking_loss)
+PIECEWISE_LINEAR_MODULES = (nn.L1Loss, nn.MultiMarginLoss, nn.HingeEmbeddingLoss, nn.MarginRankingLoss)
+
+
+def check_twice_differentiable(loss_fn: LossFn) -> None:
+    """Refuse the known piecewise-linear losses: their second derivative is 0 almost everywhere.
+
+    The Laplacian would come back as an exact, silent 0 (or a sum of δ-functions autograd cannot
+    see); use a smooth loss (``mse_loss``, ``cross_entropy``, ``smooth_l1_loss``).
+    """
+    if loss_fn in PIECEWISE_LINEAR_LOSSES or isinstance(loss_fn, PIECEWISE_LINEAR_MODULES):
+        name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+        raise ValueError(f"loss_fn {name} is piecewise linear, not twice differentiable: its Laplacian is 0 "
+                         "almost everywhere; use a smooth loss such as mse_loss or cross_entropy")
+
+
 def _loss_of(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor,
              space: NoiseSpace) -> Callable[[dict[str, Tensor], Tensor], Tensor]:
     """``(params, η) ↦ L̂(w, η)``: the model replaying noise ``m + η`` (η flat, see :class:`NoiseSpace`)."""
+    check_twice_differentiable(loss_fn)
     loss = masked_loss(model, loss_fn, inputs, targets)
     return lambda params, eta: loss(params, space.masks(eta))
 
@@ -241,3 +259,23 @@ def noise_laplacian_grad(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targ
         return _quadratic_forms(loss, {**buffers, **p}, eta0, basis, chunk_size).sum()
 
     return {k: v.detach() for k, v in grad(trace)(params).items()}
+
+
+def mse_gauss_newton_laplacian(model: nn.Module, inputs: Tensor) -> Tensor:
+    """The Gauss–Newton part of Δ_η L̂ for ``mse_loss`` (mean): ``(2/(N m)) Σ_i Σ_j ‖∂f(x_i)/∂η_j‖²``.
+
+    Equal to :func:`noise_laplacian` on the zero-loss manifold Γ (the residual term
+    ``(f − t)·∂²f/∂η²`` vanishes there) for any model; off Γ the two differ by that residual term
+    (which is 0 for ReLU nets). Computed from the Jacobian of the outputs with respect to η.
+    """
+    space = noise_space(model, inputs)
+    params = model_params(model)
+    eta0 = torch.zeros(space.dim, dtype=inputs.dtype, device=inputs.device)
+
+    def outputs(eta: Tensor) -> Tensor:
+        with mc_mode(model), replay_masks(model, space.masks(eta)):
+            return functional_call(model, params, (inputs,))
+
+    jac = jacrev(outputs)(eta0)  # (N, m..., d)
+    out_size = jac[0].numel() // space.dim
+    return (2.0 / (len(inputs) * out_size) * jac.pow(2).sum()).detach()
