@@ -42,8 +42,8 @@ class ManifoldFlowConfig(TeacherStudentConfig):
     flow_dt: float = 0.02
 
     PROFILES = {
-        "smoke": {"n_train": 5, "dim": 3, "hidden": (8,), "alphas": (0.04, 0.01, 0.005),
-                  "sigmas": (0.4, 0.25, 0.2), "t_end": 0.3, "n_records": 3, "flow_dt": 0.1, "gd_tol": 1e-3,
+        "smoke": {"n_train": 5, "dim": 3, "hidden": (8,), "alphas": (0.04, 0.02, 0.01),
+                  "sigmas": (0.4, 0.3, 0.25), "t_end": 0.3, "n_records": 3, "flow_dt": 0.1, "gd_tol": 1e-3,
                   "gd_lr": 0.1},
         "paper": {"n_train": 20, "dim": 10, "teacher_hidden": 10, "hidden": (100,), "t_end": 5.0,
                   "alphas": (0.04, 0.01, 0.0025, 0.000625), "sigmas": (0.4, 0.25, 0.16, 0.1),
