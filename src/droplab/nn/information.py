@@ -35,7 +35,9 @@ class InformationDropout(NoiseLayer):
     After every forward pass (any mode) the layer holds ``kl``: the per-sample KL summed over
     units and positions, shape (N,), with its graph (for :func:`droplab.losses.information_bottleneck`),
     and ``kl_map``: per spatial position summed over channels, (N, *spatial), when ``conv``
-    (the maps of the paper's Fig. 2), else per unit (N, ``features``). :meth:`noise_moments`
+    (the maps of the paper's Fig. 2), else per unit (N, ``features``). The recorded and replayed
+    noise is the standard-normal z of ε = exp(α(x)·z) (reparametrization, §4), so a replayed pass
+    also reproduces the gradient through α(x). :meth:`noise_moments`
     returns the moments of the last forward's noise, tensors shaped like its input:
     (e^{α²/2}, (e^{α²} − 1)e^{α²}). Evaluation multiplies by e^{α(x)²/2}. NaN in x gives NaN.
 
@@ -89,7 +91,8 @@ class InformationDropout(NoiseLayer):
         return F.lognormal_moments(self.last_alpha)
 
     def sample_noise(self, x: Tensor) -> Tensor:
-        return F.lognormal_noise(x.shape, self.alpha(x), dtype=x.dtype, device=x.device, generator=self.generator)
+        """The standard-normal z of ε = exp(α(x)·z) (the recorded and replayed noise variable)."""
+        return torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator)
 
     def forward(self, x: Tensor) -> Tensor:
         alpha = self.alpha(x)
@@ -99,9 +102,8 @@ class InformationDropout(NoiseLayer):
         self.last_alpha = alpha.detach()
         if not self.sampling:
             return x * (alpha * alpha / 2).exp()
-        eps = self.take_noise(x, lambda: F.lognormal_noise(x.shape, alpha, dtype=x.dtype, device=x.device,
-                                                           generator=self.generator))
-        return x * eps
+        z = self.take_noise(x)
+        return x * (alpha * z).exp()
 
     def __getstate__(self) -> dict[str, Any]:
         # the last forward's KL holds a graph, which deepcopy/pickle cannot take: drop it

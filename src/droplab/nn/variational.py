@@ -35,7 +35,9 @@ class VariationalDropout(NoiseLayer):
     Units are the last dim of the input, or dim 1 with ``conv=True`` (α per channel, noise per
     position). ``kl`` (a scalar tensor with graph) is Σ_u KL(α_u), one term per unit: a unit
     layer does not know its fan-out (Kingma's weight-level KL multiplies each term by it; use
-    :class:`VariationalDropoutLinear` for that). :meth:`noise_moments` is (1, α) per unit.
+    :class:`VariationalDropoutLinear` for that). :meth:`noise_moments` is (1, α) per unit. The
+    recorded and replayed noise is the standard-normal z of ξ = 1 + sqrt(α)·z, so a replayed pass
+    reproduces the gradient with respect to α too.
     Evaluation is the identity.
 
     >>> VariationalDropout(3, init_alpha=0.25).noise_moments()[1]
@@ -68,14 +70,15 @@ class VariationalDropout(NoiseLayer):
         return 1.0, self.clamped_log_alpha().detach().exp()
 
     def sample_noise(self, x: Tensor) -> Tensor:
-        sd = (0.5 * self._unit_shape(x)).exp()
-        return F.gaussian_noise(x.shape, sd, dtype=x.dtype, device=x.device, generator=self.generator)
+        """The standard-normal z of ξ = 1 + sqrt(α)·z (the recorded and replayed noise variable)."""
+        self._unit_shape(x)
+        return torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator)
 
     def forward(self, x: Tensor) -> Tensor:
+        la = self._unit_shape(x)
         if not self.sampling:
-            self._unit_shape(x)
             return x
-        return x * self.take_noise(x)
+        return x * (1 + (0.5 * la).exp() * self.take_noise(x))
 
     def extra_repr(self) -> str:
         return f"features={self.features}, max_alpha={self.max_alpha}" + (", conv=True" if self.conv else "")
