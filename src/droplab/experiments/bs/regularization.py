@@ -69,7 +69,7 @@ class BSRegularizationConfig(ExperimentConfig):
     exact_rtol: float = 1e-9
 
     PROFILES = {
-        "smoke": {"n_train": 50, "hidden": 6, "steps": 40, "n_checkpoints": 3, "mc_samples": 300},
+        "smoke": {"n_train": 40, "hidden": 6, "steps": 20, "n_checkpoints": 3, "mc_samples": 200},
         "paper": {"n_train": 1000, "hidden": 100, "steps": 5000, "n_checkpoints": 11, "mc_samples": 20000},
     }
 
@@ -99,9 +99,9 @@ def _linear_checks(cfg: BSRegularizationConfig) -> dict[str, float]:
     ens, decay = linear_expected_gradient(unit[1].weight.detach(), x, y, keep)
     deep = nn.Sequential(
         BernoulliDropout(1 - cfg.keep, scale="none"),
-        nn.Linear(4, 4),
-        BernoulliDropout(1 - cfg.keep, scale="none"),
         nn.Linear(4, 3),
+        BernoulliDropout(1 - cfg.keep, scale="none"),
+        nn.Linear(3, 3),
         BernoulliDropout(1 - cfg.keep, scale="none"),
         nn.Linear(3, 1),
     ).double()
