@@ -28,3 +28,23 @@ def test_bad_input():
         box_fraction(torch.ones(2, 3, 3), torch.zeros(3, 4), 9)
     with pytest.raises(ValueError, match="non-negative"):
         box_fraction(-torch.ones(1, 3, 3), torch.zeros(1, 4), 9)
+
+
+def test_kl_maps_sum_to_each_layers_per_sample_kl_and_restore_modes():
+    from droplab.information import information_layers, kl_maps
+    from droplab.models import AllCNN
+    from droplab.training import evaluation
+
+    torch.manual_seed(0)
+    model = AllCNN("allcnn96", in_channels=1, width=0.1, dropout="information").train()
+    x = torch.rand(5, 1, 32, 32)
+    maps = kl_maps(model, x, chunk=2)
+    assert model.training
+    assert [tuple(m.shape) for m in maps.values()] == [(5, 16, 16), (5, 8, 8), (5, 4, 4), (5, 2, 2)]
+    with evaluation(model), torch.no_grad():
+        model(x)
+    for name, layer in information_layers(model).items():
+        assert torch.allclose(maps[name].sum((1, 2)), layer.kl, rtol=1e-5)
+        assert (maps[name] >= 0).all()
+    with pytest.raises(ValueError, match="no droplab.nn.InformationDropout layers"):
+        kl_maps(AllCNN(in_channels=1, width=0.1), x)

@@ -9,15 +9,18 @@ from droplab.information.disentangle import (
     rotation,
     solve_disentanglement,
 )
-from droplab.information.maps import box_fraction
+from droplab.information.maps import box_fraction, information_layers, kl_maps
 from droplab.information.priors import PriorFit, ks_log_normal, ks_log_uniform, noisy_activations, prior_fit
-from droplab.information.recipe import InformationDropoutRecipe, recompute_batchnorm
+from droplab.information.recipe import InformationDropoutRecipe, ib_loss_fn, recompute_batchnorm
 
 __all__ = [
     # §6 training recipe
     "InformationDropoutRecipe",
     "recompute_batchnorm",
+    "ib_loss_fn",
     # Fig. 2: KL maps
+    "kl_maps",
+    "information_layers",
     "box_fraction",
     # Fig. 1: priors
     "PriorFit",

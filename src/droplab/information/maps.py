@@ -10,7 +10,38 @@ the two equal on average).
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from droplab._checks import check_int
+from droplab.nn import InformationDropout
+from droplab.training import evaluation
+
+
+def information_layers(model: nn.Module) -> dict[str, InformationDropout]:
+    """The model's Information Dropout layers by qualified name; a one-line error if it has none."""
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, InformationDropout)}
+    if not layers:
+        raise ValueError("model has no droplab.nn.InformationDropout layers, so it has no KL to map; "
+                         "build it with dropout='information'")
+    return layers
+
+
+def kl_maps(model: nn.Module, x: Tensor, *, chunk: int = 256) -> dict[str, Tensor]:
+    """Per-position total KL (nats, summed over channels) of every Information Dropout layer on ``x``.
+
+    Returns ``{layer name: (N, *spatial)}`` for convolutional layers (per unit for fully connected
+    ones). The KL depends on α(x) and f(x) only, so it is computed in evaluation mode (batch norm on
+    its running statistics, no noise drawn); the caller's modes are restored.
+    """
+    check_int("chunk", chunk, minimum=1)
+    layers = information_layers(model)
+    out: dict[str, list[Tensor]] = {name: [] for name in layers}
+    with evaluation(model), torch.no_grad():
+        for i in range(0, len(x), chunk):
+            model(x[i:i + chunk])
+            for name, layer in layers.items():
+                out[name].append(layer.kl_map.detach())
+    return {name: torch.cat(maps) for name, maps in out.items()}
 
 
 def box_fraction(maps: Tensor, boxes: Tensor, input_size: int) -> tuple[Tensor, Tensor]:

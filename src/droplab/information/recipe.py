@@ -9,12 +9,15 @@ training set (:func:`recompute_batchnorm`). The batch size is not stated in the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive
+from droplab.losses import information_bottleneck
+from droplab.nn import InformationDropout, VariationalDropout, VariationalDropoutLinear
 from droplab.training import TrainConfig, evaluation
 
 
@@ -73,3 +76,21 @@ def recompute_batchnorm(model: nn.Module, x: Tensor, *, batch_size: int = 256) -
             model(x[i:i + batch_size])
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
+
+
+def ib_loss_fn(model: nn.Module, beta: float, n_train: int) -> Callable[[Tensor, Tensor], Tensor]:
+    """The loss ``(logits, target) ↦ CE + β·ΣKL/n_train`` of ``model``'s noise layers (eq. 2, §6) for fit loops.
+
+    One-line errors for β < 0 and for a model without Information or Variational Dropout layers.
+    """
+    check_positive("beta", beta, allow_zero=True)
+    check_int("n_train", n_train, minimum=1)
+    kinds = (InformationDropout, VariationalDropout, VariationalDropoutLinear)
+    if not any(isinstance(m, kinds) for m in model.modules()):
+        raise ValueError("model has no information or variational dropout layers, so the information bottleneck "
+                         "loss has no KL term; use cross-entropy")
+
+    def loss(logits: Tensor, target: Tensor) -> Tensor:
+        return information_bottleneck(logits, target, model, beta, n_train)
+
+    return loss

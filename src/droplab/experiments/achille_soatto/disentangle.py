@@ -34,7 +34,7 @@ class DisentangleConfig(ExperimentConfig):
     log_sigma_max: float = 7.0
     n_starts: int = 6
 
-    PROFILES = {"smoke": {"betas": (0.01, 0.3), "n_starts": 2},
+    PROFILES = {"smoke": {"betas": (0.1,), "n_starts": 2},
                 "paper": {"betas": tuple(float(b) for b in np.geomspace(1e-3, 0.79, 16)), "n_starts": 12}}
 
     def validate(self) -> None:
