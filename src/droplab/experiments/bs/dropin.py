@@ -74,7 +74,7 @@ class DropinConfig(ExperimentConfig):
     margin: float = 0.02
 
     PROFILES = {
-        "smoke": {"hidden": (16,), "steps": 40, "n_train": 300, "n_probe": 5, "n_samples": 50},
+        "smoke": {"hidden": (8,), "steps": 20, "n_train": 200, "n_probe": 5, "n_samples": 30},
         "paper": {"dataset": "mnist", "hidden": (1200, 1200), "steps": 60000, "batch_size": 100},
     }
 

@@ -51,13 +51,13 @@ class PhasesConfig(ExperimentConfig):
 
     PROFILES = {
         "smoke": {
-            "hidden": (16, 16),
-            "steps": 40,
+            "hidden": (8, 8),
+            "steps": 20,
             "n_records": 3,
             "n_probe": 4,
             "n_samples": 50,
-            "n_train": 300,
-            "n_sparsity": 100,
+            "n_train": 200,
+            "n_sparsity": 50,
         },
         "paper": {
             "dataset": "mnist",
