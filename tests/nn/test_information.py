@@ -115,3 +115,13 @@ def test_variational_kl_fit_is_zero_at_one_and_decreasing():
     la = torch.log(torch.tensor(np.linspace(0.05, 1.0, 20)))
     kl = functional.variational_kl(la)
     assert kl[-1].abs().item() < 1e-6 and bool((kl[:-1] > kl[1:]).all())
+
+
+def test_variational_dropout_units_follow_the_channel_dim():
+    layer = VariationalDropout(3).train()
+    assert layer(torch.randn(2, 3, 4, 4)).shape == (2, 3, 4, 4)
+    assert layer(torch.randn(5, 3)).shape == (5, 3)
+    seq = VariationalDropout(3, conv=False).train()
+    assert seq(torch.randn(2, 7, 3)).shape == (2, 7, 3)
+    with pytest.raises(ValueError, match="features=3"):
+        layer(torch.randn(2, 4, 3))

@@ -32,8 +32,10 @@ def _check_alphas(init_alpha: float, max_alpha: float) -> None:
 class VariationalDropout(NoiseLayer):
     """``y = x ⊙ ξ``, ξ ~ N(1, α_u) with a learned α per unit u (Kingma et al. 2015).
 
-    Units are the last dim of the input, or dim 1 with ``conv=True`` (α per channel, noise per
-    position). ``kl`` (a scalar tensor with graph) is Σ_u KL(α_u), one term per unit: a unit
+    Units are the last dim of the input with ``conv=False``, dim 1 with ``conv=True`` (α per
+    channel, noise per position); the default ``conv=None`` takes dim 1, which is both the
+    features of an (N, features) input and the channels of an (N, C, *spatial) one. ``kl`` (a
+    scalar tensor with graph) is Σ_u KL(α_u), one term per unit: a unit
     layer does not know its fan-out (Kingma's weight-level KL multiplies each term by it; use
     :class:`VariationalDropoutLinear` for that). :meth:`noise_moments` is (1, α) per unit. The
     recorded and replayed noise is the standard-normal z of ξ = 1 + sqrt(α)·z, so a replayed pass
@@ -44,8 +46,8 @@ class VariationalDropout(NoiseLayer):
     tensor([0.2500, 0.2500, 0.2500])
     """
 
-    def __init__(self, features: int, *, init_alpha: float = 0.25, max_alpha: float = 1.0, conv: bool = False,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(self, features: int, *, init_alpha: float = 0.25, max_alpha: float = 1.0,
+                 conv: bool | None = None, generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
         check_int("features", features, minimum=1)
         _check_alphas(init_alpha, max_alpha)
@@ -56,11 +58,12 @@ class VariationalDropout(NoiseLayer):
         return self.log_alpha.clamp(max=math.log(self.max_alpha))
 
     def _unit_shape(self, x: Tensor) -> Tensor:
-        dim = 1 if self.conv else -1
-        if x.dim() < (2 if self.conv else 1) or x.shape[dim] != self.features:
+        channels = self.conv if self.conv is not None else x.dim() >= 2
+        dim = 1 if channels else -1
+        if x.dim() < (2 if channels else 1) or x.shape[dim] != self.features:
             raise ValueError(f"input must have features={self.features} in dim {dim}, got shape {tuple(x.shape)}")
         la = self.clamped_log_alpha()
-        return la.reshape(-1, *([1] * (x.dim() - 2))) if self.conv else la
+        return la.reshape(-1, *([1] * (x.dim() - 2))) if channels else la
 
     @property
     def kl(self) -> Tensor:
@@ -81,7 +84,8 @@ class VariationalDropout(NoiseLayer):
         return x * (1 + (0.5 * la).exp() * self.take_noise(x))
 
     def extra_repr(self) -> str:
-        return f"features={self.features}, max_alpha={self.max_alpha}" + (", conv=True" if self.conv else "")
+        return f"features={self.features}, max_alpha={self.max_alpha}" + (
+            f", conv={self.conv}" if self.conv is not None else "")
 
 
 class VariationalDropoutLinear(NoiseLayer):
