@@ -1,0 +1,93 @@
+"""The deep logistic dropout classifier of Baldi & Sadowski 2014, §9.5, shared by bs-deep-approx and bs-variance-cov.
+
+The paper trains 784-1200-1200-1200-1200-10 logistic units on MNIST with keep 0.8 at the input and
+0.5 at the hidden layers, then samples 10,000 dropout sub-networks for each of 10 inputs. Here the
+same recipe is a config (``quick``: digits, smaller hidden layers) and the Monte Carlo statistics
+of every hidden layer are one resumable stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from droplab._checks import check_int, check_probability
+from droplab.ensemble import sample_ensemble
+from droplab.experiments.common import load_task, train_stage
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.run import RunContext
+from droplab.models import FNN, Logistic
+from droplab.training import TrainConfig
+
+PAPER = "Baldi & Sadowski 2014"
+
+
+@dataclass
+class DeepNetConfig(ExperimentConfig):
+    dataset: str = "digits"
+    n_train: int | None = None
+    hidden: tuple[int, ...] = (128, 128, 128, 128)
+    keep_input: float = 0.8
+    keep_hidden: float = 0.5
+    lr: float = 3e-3
+    steps: int = 1500
+    batch_size: int | None = 256
+    n_inputs: int = 10
+    samples: int = 2000
+
+    def validate(self) -> None:
+        check_probability("keep_input", self.keep_input, low_open=True, high_open=False)
+        check_probability("keep_hidden", self.keep_hidden, low_open=True, high_open=False)
+        check_int("n_inputs", self.n_inputs, minimum=1)
+        check_int("samples", self.samples, minimum=2)
+        if not self.hidden:
+            raise ValueError("hidden must list at least one hidden layer width")
+
+
+DEEP_PAPER_PROFILE = {"dataset": "mnist", "hidden": (1200, 1200, 1200, 1200), "steps": 20000, "batch_size": 128,
+                      "samples": 10000}
+DEEP_SMOKE_PROFILE = {"hidden": (16, 16), "steps": 10, "n_inputs": 3, "samples": 100, "n_train": 300}
+
+
+def build(cfg: DeepNetConfig, n_in: int, n_out: int) -> nn.Module:
+    """Logistic FNN with dropout keep ``keep_input`` at the input and ``keep_hidden`` after each hidden layer."""
+    dropout = {0: 1 - cfg.keep_input, **{k + 1: 1 - cfg.keep_hidden for k in range(len(cfg.hidden))}}
+    return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=dropout).to(cfg.device)
+
+
+def hidden_modules(model: nn.Module) -> list[str]:
+    """Qualified names of the hidden logistic activations, input side first."""
+    return [name for name, m in model.named_modules() if isinstance(m, Logistic)]
+
+
+def train_config(cfg: DeepNetConfig, steps: int) -> TrainConfig:
+    return TrainConfig(optimizer="adam", lr=cfg.lr, steps=steps, batch_size=cfg.batch_size, seed=cfg.seed,
+                       eval_every=max(1, steps // 5))
+
+
+def layer_statistics(ctx: RunContext, name: str, model: nn.Module, x: torch.Tensor, cfg: DeepNetConfig,
+                     offset: int) -> list[dict[str, Any]]:
+    """Per hidden layer, ``(n_inputs, width)`` tensors E, V, NWGM, W from ``cfg.samples`` masks per input (a stage)."""
+
+    def compute() -> list[dict[str, Any]]:
+        mods = hidden_modules(model)
+        res = sample_ensemble(model, x, mods, cfg.samples, generator=ctx.generator(offset))
+        return [{"E": u.mean, "V": u.variance, "NWGM": u.nwgm, "W": u.ensemble.to(torch.float64)}
+                for u in (res.units[m] for m in mods)]
+
+    return ctx.stage(name, compute)
+
+
+def trained_pair(ctx: RunContext, cfg: DeepNetConfig) -> tuple[nn.Module, nn.Module, torch.Tensor, dict[str, Any]]:
+    """The net at initialization, the same net trained, ``n_inputs`` test inputs, and training metrics."""
+    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
+    torch.manual_seed(cfg.seed)
+    initial = build(cfg, train.in_features, train.n_classes)
+    model = build(cfg, train.in_features, train.n_classes)
+    model.load_state_dict(initial.state_dict())
+    metrics = train_stage(ctx, "train", model, nn.functional.cross_entropy, train, test, train_config(cfg, cfg.steps))
+    idx = torch.randperm(len(test.x), generator=ctx.generator(7))[:cfg.n_inputs]
+    return initial, model, test.x[idx], metrics
