@@ -11,6 +11,8 @@ Names (see :data:`NAMES`):
 ``cifar10``        CIFAR-10 pickled batches from a local folder, likewise
 ``cifar100``       CIFAR-100 pickled files, likewise
 ``cluttered``      cluttered digits (Mnih et al. 2014) from MNIST files or upsampled ``digits``
+``reversal``       generated translation task (source reversed through a fixed word map)
+``multi30k``       Multi30k English→German text files from a local folder, likewise
 =================  ==========================================================================
 """
 
@@ -20,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from droplab._checks import check_choice
-from droplab.data import files, generated
+from droplab.data import files, generated, translation
 from droplab.data.cluttered import cluttered as _cluttered
 from droplab.data.dataset import Dataset
 
@@ -33,6 +35,8 @@ _LOADERS = {
     "cifar10": partial(files.cifar, "cifar10"),
     "cifar100": partial(files.cifar, "cifar100"),
     "cluttered": _cluttered,
+    "reversal": translation.reversal,
+    "multi30k": translation.multi30k,
 }
 NAMES = tuple(_LOADERS)
 SPLITS = ("train", "test")
@@ -52,4 +56,4 @@ def load(name: str, split: str = "train", *, n: int | None = None, **options: An
     return _LOADERS[name](split, **options).subset(n)
 
 
-__all__ = ["Dataset", "NAMES", "SPLITS", "load", "files", "generated"]
+__all__ = ["Dataset", "NAMES", "SPLITS", "load", "files", "generated", "translation"]

@@ -28,6 +28,8 @@ def _points_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor,
         return loss_fn(functional_call(model, dict(zip(names, flat)), (x,)), y)
 
     n = points[0].shape[0]
+    if n == 1:  # one point (bisection steps): a plain call, without vmap's per-call set-up
+        return one(*[p[0] for p in points]).reshape(1)
     out = []
     for i in range(0, n, chunk):
         out.append(vmap(one)(*[p[i:i + chunk] for p in points]))

@@ -30,6 +30,8 @@ class TrainConfig:
     """How to train. ``batch_size=None`` means full batch (GD); ``optimizer="gd"`` forces it.
 
     ``milestones``/``gamma``: the learning rate is multiplied by ``gamma`` at each milestone step.
+    ``warmup > 0`` selects instead the schedule of Vaswani et al. 2017 (eq. 3):
+    lr · min(t^{-1/2}, t · warmup^{-3/2}) · sqrt(warmup), which peaks at ``lr`` at step ``warmup``.
     ``stop_loss``: stop once the evaluation-mode loss on the whole training set (checked every
     ``eval_every`` steps) is at or below it. ``chunk``: compute each (full-)batch gradient in
     chunks of this many examples to bound memory (the loss must be a mean; batch normalization
@@ -46,6 +48,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
+    warmup: int = 0
     stop_loss: float | None = None
     eval_every: int = 50
     checkpoint_every: int = 200
@@ -61,6 +64,7 @@ class TrainConfig:
             check_int("batch_size", self.batch_size, minimum=1)
         check_int("eval_every", self.eval_every, minimum=1)
         check_int("checkpoint_every", self.checkpoint_every, minimum=1)
+        check_int("warmup", self.warmup, minimum=0)
         if self.chunk is not None:
             check_int("chunk", self.chunk, minimum=1)
 
@@ -81,6 +85,13 @@ def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                            weight_decay=cfg.weight_decay)
+
+
+def _make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    if cfg.warmup > 0:
+        w = cfg.warmup
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: min((t + 1) ** -0.5, (t + 1) * w ** -1.5) * w ** 0.5)
+    return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
 
 
 def full_loss(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor,
@@ -107,7 +118,7 @@ def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor
     if cfg.optimizer == "gd" and cfg.batch_size is not None:
         raise ValueError("batch_size must be None for optimizer 'gd' (full batch); use 'sgd' for mini-batches")
     opt = _make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    sched = _make_schedule(opt, cfg)
     result = FitResult(steps=0)
     torch.manual_seed(cfg.seed)
     if checkpoint is not None and Path(checkpoint).is_file():
