@@ -194,3 +194,15 @@ def test_bad_input():
         noise_laplacian(tanh_net(), nn.functional.l1_loss, x, y)
     with pytest.raises(ValueError, match="model layer 1 is Tanh"):
         relu_l2_laplacian(tanh_net(), x)
+
+
+def test_issue_example_with_gaussian_dropout_and_its_regularizer():
+    from droplab.nn import GaussianDropout
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), GaussianDropout(sigma=0.3), nn.Linear(6, 2)).double()
+    x, y = data()
+    lap = noise_laplacian(net, MSE, x, y)
+    assert lap.dim() == 0 and float(lap) > 0
+    torch.testing.assert_close(noise_regularizer(net, MSE, x, y), 0.5 * 0.3**2 * lap, rtol=1e-12, atol=0)
+    torch.testing.assert_close(relu_l2_laplacian(net, x), lap, rtol=1e-10, atol=0)

@@ -26,56 +26,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
+from torch import nn  # noqa: E402
 
-from droplab._checks import check_choice, check_int, check_positive, check_probability  # noqa: E402
+from droplab._checks import check_int, check_positive, check_probability  # noqa: E402
 from droplab.experiments.common import load_task  # noqa: E402
 from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
 from droplab.experiments.run import RunContext  # noqa: E402
+from droplab.nn import BackpercolationSigmoid  # noqa: E402
 from droplab.training import TrainConfig, accuracy, fit  # noqa: E402
 
 PAPER = "Baldi & Sadowski 2014"
 RULES = ("backprop", "adaptive", "fixed")
-
-
-class _StochasticBackwardSigmoid(torch.autograd.Function):
-    """σ(s) forward; backward multiplies the incoming gradient by σ'(s) (backprop) or a Bernoulli δ."""
-
-    @staticmethod
-    def forward(ctx: Any, s: Tensor, rule: str, p: float, generator: torch.Generator | None) -> Tensor:
-        o = torch.sigmoid(s)
-        ctx.save_for_backward(o)
-        ctx.rule, ctx.p, ctx.generator = rule, p, generator
-        return o
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
-        (o,) = ctx.saved_tensors
-        deriv = o * (1 - o)
-        if ctx.rule == "backprop":
-            return grad * deriv, None, None, None
-        keep = deriv if ctx.rule == "adaptive" else torch.full_like(deriv, ctx.p)
-        u = torch.rand(o.shape, dtype=o.dtype, generator=ctx.generator)
-        return grad * (u < keep).to(o.dtype), None, None, None
-
-
-class BackpercolationLogistic(nn.Module):
-    """Logistic unit whose backward pass is backprop, adaptive backpercolation (p = σ') or fixed-p (§10.2)."""
-
-    def __init__(
-        self, rule: str = "adaptive", p: float = 0.5, generator: torch.Generator | None = None
-    ) -> None:
-        super().__init__()
-        check_choice("rule", rule, RULES)
-        check_probability("p", p, low_open=True, high_open=False)
-        self.rule, self.p, self.generator = rule, p, generator
-
-    def forward(self, s: Tensor) -> Tensor:
-        return _StochasticBackwardSigmoid.apply(s, self.rule, self.p, self.generator)
-
-    def extra_repr(self) -> str:
-        return f"rule={self.rule!r}" + (f", p={self.p}" if self.rule == "fixed" else "")
 
 
 @dataclass
@@ -140,6 +102,13 @@ def attenuation(
     return (g.norm(dim=1) / start).tolist()
 
 
+def _activation(rule: str, p: float, generator: torch.Generator) -> nn.Module:
+    """The logistic unit of each rule: plain backprop, or droplab's backpercolation (adaptive / fixed p)."""
+    if rule == "backprop":
+        return nn.Sigmoid()
+    return BackpercolationSigmoid(None if rule == "adaptive" else p, generator=generator)
+
+
 def _net(
     cfg: BackpercolationConfig, n_in: int, n_out: int, rule: str, generator: torch.Generator
 ) -> nn.Module:
@@ -147,7 +116,7 @@ def _net(
     layers: list[nn.Module] = []
     widths = [n_in, *cfg.hidden]
     for a, b in zip(widths, widths[1:]):
-        layers += [nn.Linear(a, b), BackpercolationLogistic(rule, cfg.fixed_p, generator)]
+        layers += [nn.Linear(a, b), _activation(rule, cfg.fixed_p, generator)]
     return nn.Sequential(*layers, nn.Linear(widths[-1], n_out))
 
 

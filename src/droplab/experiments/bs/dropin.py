@@ -28,35 +28,11 @@ from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
 from droplab.experiments.run import RunContext  # noqa: E402
 from droplab.models import FNN  # noqa: E402
-from droplab.nn import BernoulliDropout, NoiseLayer  # noqa: E402
+from droplab.nn import BernoulliDropout, Dropin  # noqa: E402
 from droplab.training import TrainConfig  # noqa: E402
 
 PAPER = "Baldi & Sadowski 2014"
 VARIANTS = ("dropout", "dropin", "none")
-
-
-class SetToOne(NoiseLayer):
-    """Dropin (§11.6): each unit is set to 1 with probability ``q`` while sampling; evaluation uses the mean.
-
-    The mean over masks is ``(1 − q)·x + q`` (the ensemble layer). Not multiplicative noise, so it
-    overrides ``forward``; the mask is drawn and recorded/replayed like any droplab noise.
-    """
-
-    def __init__(self, q: float, generator: torch.Generator | None = None) -> None:
-        super().__init__(generator)
-        check_probability("q", q)
-        self.q = q
-
-    def sample_noise(self, x: Tensor) -> Tensor:
-        return (torch.rand(x.shape, dtype=x.dtype, generator=self.generator) < self.q).to(x.dtype)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.sampling:
-            return (1 - self.q) * x + self.q
-        return torch.where(self.take_noise(x) > 0, torch.ones_like(x), x)
-
-    def extra_repr(self) -> str:
-        return f"q={self.q}"
 
 
 @dataclass
@@ -93,7 +69,7 @@ def _net(cfg: DropinConfig, n_in: int, n_out: int, variant: str) -> nn.Module:
     torch.manual_seed(cfg.seed)  # the same initialization for every variant
     if variant == "none":
         return FNN([n_in, *cfg.hidden, n_out], "logistic")
-    layer = (lambda q: BernoulliDropout(q, scale="none")) if variant == "dropout" else SetToOne
+    layer = (lambda q: BernoulliDropout(q, scale="none")) if variant == "dropout" else Dropin
     rates = {0: cfg.q_input, **{k: cfg.q_hidden for k in range(1, len(cfg.hidden) + 1)}}
     return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=rates, dropout_layer=layer)
 

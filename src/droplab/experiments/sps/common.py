@@ -15,7 +15,7 @@ from droplab.dynamics import Trajectory, reach_zero_loss
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.run import RunContext
 from droplab.models import FNN
-from droplab.nn import BernoulliDropout
+from droplab.nn import GaussianDropout
 
 PAPER = "Shalova, Peletier & Schlichting"
 
@@ -46,18 +46,15 @@ class TeacherStudentConfig(ExperimentConfig):
         check_positive("gd_tol", self.gd_tol)
 
 
-def filter_layer(_: float) -> nn.Module:
-    """Marks a dropout filter ``y ⊙ (1 + η)``: the dynamics replays its own η there (mean-1 layer)."""
-    return BernoulliDropout(0.5)
-
-
-def student(cfg: TeacherStudentConfig, hidden: tuple[int, ...] | None = None) -> nn.Module:
-    """The float64 ReLU student with a dropout filter after every hidden layer (SPS "Example")."""
+def student(cfg: TeacherStudentConfig, hidden: tuple[int, ...] | None = None,
+            sigma: float = 0.5) -> nn.Module:
+    """The float64 ReLU student with a Gaussian-dropout filter ``y ⊙ (1 + η)``, η ~ N(0, σ²), after every
+    hidden layer (SPS "Example"); the dynamics replays its own η there, with the σ it is given."""
     hidden = cfg.hidden if hidden is None else hidden
     torch.manual_seed(cfg.seed)
     widths = [cfg.dim, *hidden, 1]
     return FNN(widths, "relu", dropout={k: 0.5 for k in range(1, len(hidden) + 1)},
-               dropout_layer=filter_layer).double()
+               dropout_layer=lambda _: GaussianDropout(sigma=sigma)).double()
 
 
 def teacher_data(cfg: TeacherStudentConfig, split: str = "train", n_test: int = 500) -> tuple[Tensor, Tensor]:

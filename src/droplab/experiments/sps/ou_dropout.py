@@ -93,7 +93,7 @@ class OUConfig(TeacherStudentConfig):
 def run(cfg: OUConfig, ctx: RunContext) -> None:
     x, y = teacher_data(cfg)
     xt, yt = teacher_data(cfg, "test", cfg.n_test)
-    model = student(cfg)
+    model = student(cfg, sigma=cfg.sigma)
     w0 = on_manifold(ctx, "gd_to_gamma", cfg, model, x, y)
     test = FlatModel(model, xt, yt)
     rows, paths = [], []

@@ -70,7 +70,7 @@ def run(cfg: RegularizerConfig, ctx: RunContext) -> None:
     x, y = teacher_data(cfg)
     rows, starts = [], {}
     for n_layers, hidden in ((2, cfg.hidden[:1]), (3, (cfg.hidden[0], cfg.hidden[0]))):
-        model = student(cfg, hidden)
+        model = student(cfg, hidden, cfg.sigma)
         init_closed, init_auto = float(relu_l2_laplacian(model, x)), float(noise_laplacian(model, MSE, x, y))
         w0 = on_manifold(ctx, f"gd_n{n_layers}", cfg, model, x, y)
         torch.nn.utils.vector_to_parameters(w0, model.parameters())
