@@ -71,8 +71,7 @@ def _pairs(model: nn.Module, g: torch.Generator, n: int) -> dict[str, list[tuple
     connected = []
     if len(mods) >= 2:
         for k in torch.randint(len(mods) - 1, (n,), generator=g).tolist():
-            target, _, source, j = draw(mods[k + 1], mods[k])
-            connected.append((target, _, source, j))
+            connected.append(draw(mods[k + 1], mods[k]))  # (target, i, source, j): j feeds i
     return {"unconnected": unconnected, "connected": connected}
 
 
