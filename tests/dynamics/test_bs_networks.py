@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from droplab.experiments.bs.backpercolation import attenuation
-from droplab.experiments.bs.spiking import propagate
+from droplab.experiments.bs.spiking import propagate, twin
 from droplab.models import FNN
-from droplab.nn import BernoulliDropout
+from droplab.nn import BernoulliDropout, noise_layers
 from droplab.training import evaluation
 
 
@@ -16,17 +16,19 @@ def test_attenuation_backprop_is_derivative_to_the_depth():
     assert all(abs(r / 1e-6 - 1) < 1e-9 for r in ratios)
 
 
-def test_propagate_matches_the_dropout_net_and_eq130():
+def test_twins_share_weights_and_propagate_matches_eq130():
     torch.manual_seed(0)
     net = FNN([5, 6, 4, 3], "logistic", dropout={1: 0.5, 2: 0.5},
               dropout_layer=lambda p: BernoulliDropout(p, scale="none"))
     x = torch.randn(4, 5)
-    acts, signals = propagate(net.linears, x, 0.5, "deterministic", 1)
+    acts, _ = propagate(twin(net, "dropout", 0.5), x, "deterministic", 1)
     with evaluation(net), torch.no_grad():
         torch.testing.assert_close(acts[-1][0], torch.sigmoid(net(x)))
     n = 20000
-    spikes, sig = propagate(net.linears, x, 0.5, "spiking", n, torch.Generator().manual_seed(0))
+    spiking = twin(net, "spiking", 0.5)
+    spikes, sig = propagate(spiking, x, "sample", n, torch.Generator().manual_seed(0))
     o = spikes[0][0]  # first hidden layer: deterministic given the input
     # eq. 130: E(Δ) = r·O; Δ ∈ {0, r} so the stderr is r·√(O(1−O)/n) ≤ 0.0018; 5 standard errors.
     assert ((sig[0].mean(0) - 0.5 * o).abs() <= 5 * 0.5 * (o * (1 - o) / n).sqrt() + 1e-7).all()
     assert set(torch.unique(sig[0]).tolist()) <= {0.0, 0.5}
+    assert all(layer.generator is None for layer in noise_layers(spiking))  # generators restored

@@ -29,12 +29,11 @@ from droplab.experiments.common import load_task, train_stage  # noqa: E402
 from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
 from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.models import FNN  # noqa: E402
-from droplab.nn import BernoulliDropout  # noqa: E402
-from droplab.training import TrainConfig  # noqa: E402
+from droplab.models import FNN, Logistic  # noqa: E402
+from droplab.nn import BernoulliDropout, StochasticSpiking, mc_mode, noise_layers  # noqa: E402
+from droplab.training import TrainConfig, evaluation  # noqa: E402
 
 PAPER = "Baldi & Sadowski 2014"
-MODES = ("spiking", "dropout", "deterministic")
 
 
 @dataclass
@@ -73,38 +72,57 @@ class SpikingConfig(ExperimentConfig):
             raise ValueError("hidden must list at least one hidden width")
 
 
-def propagate(
-    linears: list[nn.Linear],
-    x: Tensor,
-    r: float,
-    mode: str,
-    n_samples: int,
-    generator: torch.Generator | None = None,
-) -> tuple[list[Tensor], list[Tensor]]:
-    """Activities O and sent signals Δ of every hidden layer, and the output O, for ``n_samples`` runs.
+def twin(trained: FNN, kind: str, r: float) -> FNN:
+    """The spiking or dropout network with the weights of ``trained`` (Fig. 10.2's first two networks).
 
-    Returns ``(acts, signals)``: ``acts[h]`` (S, N, units) for hidden layers and the output layer,
-    ``signals[h]`` (S, N, units) for hidden layers (eqs. 125–129, global firing). ``deterministic``
-    runs once (S = 1) with signal r·O (the weight-scaled ensemble network).
+    ``spiking``: :class:`droplab.nn.StochasticSpiking` (spike of size r with probability O, global
+    firing, eq. 125) after every hidden layer; ``dropout``: :class:`droplab.nn.BernoulliDropout` keeping
+    O with probability r (``scale="none"``), whose evaluation mode is the deterministic third network.
     """
+    layer = (
+        (lambda _: StochasticSpiking(r))
+        if kind == "spiking"
+        else (lambda p: BernoulliDropout(p, scale="none"))
+    )
+    n_hidden = len(trained.widths) - 2
+    net = FNN(
+        trained.widths, "logistic", dropout={k: 1 - r for k in range(1, n_hidden + 1)}, dropout_layer=layer
+    )
+    net.load_state_dict(trained.state_dict())
+    return net
+
+
+def propagate(
+    net: FNN, x: Tensor, mode: str, n_samples: int, generator: torch.Generator | None = None
+) -> tuple[list[Tensor], list[Tensor]]:
+    """Activities O of every hidden layer and the output, and the signals Δ the hidden units send.
+
+    Returns ``(acts, signals)`` with tensors (S, N, units): ``acts`` per hidden layer then the output
+    σ(logits), ``signals`` per noise layer (its output). ``mode="sample"`` runs ``n_samples`` noisy
+    passes in one batch (Monte Carlo mode); ``"deterministic"`` one evaluation-mode pass (S = 1).
+    """
+    acts_mods = [m for m in net.net if isinstance(m, Logistic)]
+    noise = noise_layers(net)
+    out: dict[nn.Module, Tensor] = {}
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o: out.__setitem__(mod, o.detach())) for m in acts_mods + noise
+    ]
+    previous = [layer.generator for layer in noise]
     s = 1 if mode == "deterministic" else n_samples
-    h = x.unsqueeze(0).expand(s, *x.shape)
-    acts, signals = [], []
-    with torch.no_grad():
-        for k, lin in enumerate(linears):
-            o = torch.sigmoid(lin(h))
-            acts.append(o)
-            if k == len(linears) - 1:
-                break
-            u = torch.rand(o.shape, generator=generator, dtype=o.dtype)
-            if mode == "spiking":
-                h = r * (u < o).to(o.dtype)  # spike of size r with probability O (eq. 125)
-            elif mode == "dropout":
-                h = o * (u < r).to(o.dtype)  # O sent with probability r (dropout, keep r)
-            else:
-                h = r * o  # deterministic: weights scaled by r
-            signals.append(h)
-    return acts, signals
+    try:
+        for layer in noise:
+            layer.generator = generator
+        ctx = evaluation(net) if mode == "deterministic" else mc_mode(net)
+        with torch.no_grad(), ctx:
+            logits = net(x.repeat(s, 1))
+    finally:
+        for h in hooks:
+            h.remove()
+        for layer, g in zip(noise, previous):
+            layer.generator = g
+    shape = lambda t: t.reshape(s, len(x), -1)  # noqa: E731
+    acts = [shape(out[m]) for m in acts_mods] + [shape(torch.sigmoid(logits))]
+    return acts, [shape(out[m]) for m in noise]
 
 
 @experiment(
@@ -133,7 +151,11 @@ def run(cfg: SpikingConfig, ctx: RunContext) -> None:
     )
     x = test.x[: cfg.n_inputs]
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    runs = {m: propagate(model.linears, x, cfg.r, m, cfg.n_samples, gen) for m in MODES}
+    runs = {
+        "spiking": propagate(twin(model, "spiking", cfg.r), x, "sample", cfg.n_samples, gen),
+        "dropout": propagate(twin(model, "dropout", cfg.r), x, "sample", cfg.n_samples, gen),
+        "deterministic": propagate(twin(model, "dropout", cfg.r), x, "deterministic", 1),
+    }
     det = [a[0] for a in runs["deterministic"][0]]
     rows: list[dict[str, Any]] = []
     agree, counted = 0, 0
