@@ -67,12 +67,13 @@ class FlatMinimaConfig(ExperimentConfig):
     granularity: str = "filter"
     plot_radius: float = 1.0
     radius: float = 4.0
+    tol: float = 1e-3
     profile_points: int = 41
     level: float | None = 0.5
     near_zero: float | None = 0.05
 
     PROFILES = {
-        "smoke": {"hidden": (32, 32), "steps": 150, "lr": 1e-2, "n_directions": 2, "profile_points": 9,
+        "smoke": {"hidden": (32, 32), "tol": 1e-2, "steps": 150, "lr": 1e-2, "n_directions": 2, "profile_points": 9,
                   "n_train": 300},
         "paper": {"dataset": "mnist", "hidden": (1024, 1024), "lr": 1e-4, "steps": 20000, "batch_size": 128,
                   "n_directions": 20},
@@ -105,7 +106,7 @@ class VGG9FlatMinimaConfig(FlatMinimaConfig):
     steps: int = 300
 
     PROFILES = {
-        "smoke": {"width": 0.125, "steps": 30, "milestones": (15,), "n_directions": 2, "profile_points": 9,
+        "smoke": {"width": 0.125, "tol": 1e-2, "steps": 30, "milestones": (15,), "n_directions": 2, "profile_points": 9,
                   "n_train": 200},
         "paper": {"dataset": "cifar10", "n_train": 2048, "width": 1.0, "n_directions": 20},
     }
@@ -127,7 +128,7 @@ class ResNetFlatMinimaConfig(FlatMinimaConfig):
     near_zero: float | None = None
 
     PROFILES = {
-        "smoke": {"width": 0.25, "steps": 20, "n_directions": 2, "profile_points": 9, "n_train": 200},
+        "smoke": {"width": 0.25, "tol": 1e-2, "steps": 20, "n_directions": 2, "profile_points": 9, "n_train": 200},
         "paper": {"dataset": "cifar100", "width": 1.0, "steps": 1200, "chunk": 2500, "n_directions": 20},
     }
 
@@ -151,7 +152,7 @@ class TransformerFlatMinimaConfig(FlatMinimaConfig):
     near_zero: float | None = None
 
     PROFILES = {
-        "smoke": {"steps": 20, "warmup": 5, "n_directions": 2, "profile_points": 9, "n_train": 64},
+        "smoke": {"steps": 20, "warmup": 5, "tol": 1e-2, "n_directions": 2, "profile_points": 9, "n_train": 64},
         "paper": {"dataset": "multi30k", "n_train": 2048, "lr": 50 ** -0.5 * 4000 ** -0.5, "warmup": 4000,
                   "steps": 10000, "n_directions": 20},
     }
@@ -192,7 +193,7 @@ def _profiles(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, gen_seed: 
 
         loss0 = profile(0.0)
         if loss0 > 0:
-            fl = interval_flatness(profile, factor=2.0, radius=cfg.radius, tol=1e-3 * cfg.radius)
+            fl = interval_flatness(profile, factor=2.0, radius=cfg.radius, tol=cfg.tol * cfg.radius, initial=cfg.radius / 64)
             rel.append(fl.width)
     return {"alphas": alphas, "curves": torch.stack(curves), "interval_flatness": rel, "loss0": loss0}
 
@@ -205,7 +206,7 @@ def _level_widths(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, level:
     for _ in range(cfg.n_directions):
         d = filter_normalized_direction(model, g, cfg.granularity)
         fl = interval_flatness(lambda t, d=d: float(loss_profile(model, loss_fn, data, d, [t])[0]),
-                               radius=cfg.radius, tol=1e-3 * cfg.radius, level=level)
+                               radius=cfg.radius, tol=cfg.tol * cfg.radius, initial=cfg.radius / 64, level=level)
         widths.append(fl.width)
         unbounded += not fl.bounded
     return {"level_width": widths, "unbounded": unbounded}
