@@ -193,7 +193,8 @@ def _profiles(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, gen_seed: 
 
         loss0 = profile(0.0)
         if loss0 > 0:
-            fl = interval_flatness(profile, factor=2.0, radius=cfg.radius, tol=cfg.tol * cfg.radius, initial=cfg.radius / 64)
+            fl = interval_flatness(profile, factor=2.0, radius=cfg.radius, tol=cfg.tol * cfg.radius,
+                                   initial=cfg.radius / 64)
             rel.append(fl.width)
     return {"alphas": alphas, "curves": torch.stack(curves), "interval_flatness": rel, "loss0": loss0}
 
