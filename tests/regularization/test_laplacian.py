@@ -192,6 +192,11 @@ def test_bad_input():
         noise_laplacian_hutchinson(tanh_net(), MSE, x, y, n_probes=1)
     with pytest.raises(ValueError, match="loss_fn l1_loss is piecewise linear"):
         noise_laplacian(tanh_net(), nn.functional.l1_loss, x, y)
+    from droplab.nn import StochasticSpiking
+
+    spiking = nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), StochasticSpiking(1.0), nn.Linear(4, 2)).double()
+    with pytest.raises(ValueError, match="has input-dependent noise moments"):
+        noise_laplacian(spiking, MSE, x, y)
     with pytest.raises(ValueError, match="model layer 1 is Tanh"):
         relu_l2_laplacian(tanh_net(), x)
 

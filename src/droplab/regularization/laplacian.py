@@ -82,8 +82,13 @@ def noise_space(model: nn.Module, inputs: Tensor) -> NoiseSpace:
 
     hooks = [layer.register_forward_pre_hook(hook(name)) for name, layer in named]
     means, variances = [], []
-    for _, layer in named:
-        m, v = layer.noise_moments()
+    for name, layer in named:
+        try:
+            m, v = layer.noise_moments()
+        except RuntimeError:
+            raise ValueError(f"noise layer {name!r} ({type(layer).__name__}) has input-dependent noise "
+                             "moments; the noise Laplacian needs layers of a fixed law (Gaussian, "
+                             "Bernoulli, ...)") from None
         means.append(torch.as_tensor(m, dtype=inputs.dtype, device=inputs.device))
         variances.append(torch.as_tensor(v, dtype=inputs.dtype, device=inputs.device))
     try:
