@@ -45,7 +45,10 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=None, help="masks per forward pass (default: sampler's)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     widths = [int(w) for w in args.widths.split(",")]
     dev = torch.device(args.device)
     torch.manual_seed(0)

@@ -173,8 +173,8 @@ def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_sampl
                     lo, hi = o.aminmax()
                     in_unit[name] = bool(lo >= 0) and bool(hi <= 1)
                 if in_unit[name]:  # chunk sums in the model's dtype, accumulated in float64
-                    logs[name] = [logs[name][0] + torch.log(o).sum(0, dtype=torch.float64),
-                                  logs[name][1] + torch.log1p(-o).sum(0, dtype=torch.float64)]
+                    logs[name] = [logs[name][0] + torch.log(o).sum(0).to(torch.float64),
+                                  logs[name][1] + torch.log1p(-o).sum(0).to(torch.float64)]
             if pairs:
                 left = torch.stack([out[a].reshape(k, big_n, -1)[..., i] for a, i, _, _ in pairs], -1)
                 right = torch.stack([out[b].reshape(k, big_n, -1)[..., j] for _, _, b, j in pairs], -1)

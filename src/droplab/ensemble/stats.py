@@ -29,9 +29,14 @@ class StreamingMoments:
     def update(self, values: Tensor, weights: Tensor | None = None) -> None:
         k = values.shape[0]
         if weights is None and not self.covariance:
-            # equal weights: one fused pass in the input's dtype over the chunk, merged in float64
-            var, mean = torch.var_mean(values.detach(), dim=0, correction=0)
-            wb, mean_b, m2_b = float(k), mean.to(torch.float64), var.to(torch.float64) * k
+            # equal weights: shifted sums in the input's dtype over the chunk (the shift — the running mean,
+            # or the chunk's first sample — keeps Σc² − (Σc)²/k free of cancellation), merged in float64
+            v = values.detach()
+            shift = v[0] if self._mean is None else self._mean.to(v.dtype)
+            c = v - shift
+            s1 = c.sum(0).to(torch.float64)
+            m2_b = (c * c).sum(0).to(torch.float64) - s1 * s1 / k
+            wb, mean_b = float(k), shift.to(torch.float64) + s1 / k
         else:
             x = values.detach().to(torch.float64)
             w = (torch.ones(k, dtype=torch.float64, device=x.device) if weights is None
