@@ -12,6 +12,7 @@ from droplab.ensemble.linear import (
     connection_dropout_layer,
     deep_linear_moments,
     enumerate_subnetworks,
+    joint_linear_moments,
     linear_moments,
 )
 from droplab.models import FNN
@@ -186,3 +187,29 @@ def test_gaussian_noise_law_enters_the_recursion():
     m = linear_moments(model, x)[-1]
     w = model[1].weight
     torch.testing.assert_close(m.cov[0], (w * 0.25 * x[0] ** 2) @ w.T)
+
+
+class _Taps(nn.Module):
+    """Runs a Sequential and returns every nn.Linear output concatenated (to enumerate their joint law)."""
+
+    def __init__(self, net: nn.Sequential) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        outs = []
+        for m in self.net:
+            x = m(x)
+            if isinstance(m, nn.Linear):
+                outs.append(x)
+        return torch.cat(outs, -1)
+
+
+def test_cross_layer_covariances_eq25_equal_enumeration():
+    model = _net(CASES[2])
+    x = torch.randn(3, 4, dtype=F64, generator=torch.Generator().manual_seed(2))
+    joint = joint_linear_moments(model, x)
+    exact = enumerate_subnetworks(_Taps(model), x)
+    torch.testing.assert_close(joint.mean, exact.mean)
+    torch.testing.assert_close(joint.cov, exact.cov)
+    torch.testing.assert_close(joint.cov[:, 5:, 5:], linear_moments(model, x)[-1].cov)

@@ -18,6 +18,7 @@ from droplab.ensemble.linear import (
     connection_dropout_moments,
     deep_linear_moments,
     enumerate_subnetworks,
+    joint_linear_moments,
     linear_moments,
     point_moments,
     unit_dropout_moments,
@@ -74,7 +75,8 @@ __all__ = [
     "nwgm_bound_simple", "nwgm_bound_boundary", "nwgm_bound_boundary_variance", "BOUND_ARGMAX_VARIANCE_FREE",
     "BOUND_ARGMAX_SIMPLE", "cartwright_field_bounds", "ky_fan_log_ratios",
     # exact linear ensembles (§2–3)
-    "Moments", "linear_moments", "deep_linear_moments", "unit_dropout_moments", "affine_moments",
+    "Moments", "linear_moments", "joint_linear_moments", "deep_linear_moments", "unit_dropout_moments",
+    "affine_moments",
     "connection_dropout_moments", "connection_dropout_layer", "point_moments", "enumerate_subnetworks",
     "SubnetworkEnsemble",
     # transfer functions (§7, App. A, D, F)

@@ -134,6 +134,37 @@ def linear_moments(model: nn.Module, x: Tensor) -> list[Moments]:
     return out
 
 
+def joint_linear_moments(model: nn.Module, x: Tensor) -> Moments:
+    """Joint mean ``(N, D)`` and covariance ``(N, D, D)`` of all ``nn.Linear`` outputs, concatenated (eq. 25).
+
+    Same models as :func:`linear_moments`; ``D`` is the sum of their widths, input side first.
+    Covariances across layers follow because a layer's gates are independent of everything
+    computed before it: ``Cov(ξ ⊙ x, z) = diag(E ξ) Cov(x, z)`` and ``Cov(W x + b, z) = W Cov(x, z)``.
+    """
+    m = point_moments(x.flatten(1))
+    cross: list[Tensor] = []  # Cov(current, S_k) for every recorded S_k, each (N, d_current, d_k)
+    rows: list[list[Tensor]] = []
+    means: list[Tensor] = []
+    for leaf in _leaves(model):
+        if isinstance(leaf, NoiseLayer):
+            mu, var = _noise_law(leaf)
+            m = unit_dropout_moments(m, mu, var)
+            scale = torch.as_tensor(mu, dtype=m.mean.dtype).broadcast_to((m.mean.shape[-1],))[None, :, None]
+            cross = [scale * c for c in cross]
+        elif isinstance(leaf, nn.Linear):
+            w = leaf.weight.detach().to(x.dtype)
+            m = affine_moments(m, w, None if leaf.bias is None else leaf.bias.detach().to(x.dtype))
+            cross = [w @ c for c in cross]
+            rows.append([*cross, m.cov])
+            cross.append(m.cov)
+            means.append(m.mean)
+    if not rows:
+        raise ValueError("model has no nn.Linear layer; joint_linear_moments needs at least one")
+    n = len(rows)
+    blocks = [[rows[i][j] if j <= i else rows[j][i].transpose(-1, -2) for j in range(n)] for i in range(n)]
+    return Moments(torch.cat(means, -1), torch.cat([torch.cat(r, -1) for r in blocks], -2))
+
+
 def deep_linear_moments(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor | None] | None = None, *,
                         unit_keep: Sequence[Tensor | float | None] | None = None,
                         connection_keep: Sequence[Tensor | float | None] | None = None) -> list[Moments]:
