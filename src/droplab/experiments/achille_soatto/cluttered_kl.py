@@ -105,13 +105,13 @@ def run(cfg: ClutteredKLConfig, ctx: RunContext) -> None:
     fig, axes = plt.subplots(cfg.n_show, 1 + n_layers * len(cfg.betas),
                              figsize=(1.6 * (1 + n_layers * len(cfg.betas)), 1.6 * cfg.n_show), squeeze=False)
     for i in range(cfg.n_show):
-        axes[i, 0].imshow(test.x[i, 0].cpu(), cmap="gray")
+        axes[i, 0].imshow(test.x[i, 0].cpu().numpy(), cmap="gray")
         t, lft, b, r = boxes[i].tolist()
         axes[i, 0].add_patch(plt.Rectangle((lft - 0.5, t - 0.5), r - lft, b - t, fill=False, ec="lime", lw=1))
         col = 1
         for beta in cfg.betas:
             for name in list(shown[beta])[:n_layers]:
-                axes[i, col].imshow(shown[beta][name][i], cmap="inferno")
+                axes[i, col].imshow(shown[beta][name][i].numpy(), cmap="inferno")
                 if i == 0:
                     axes[i, col].set_title(f"β={beta:g}\n{name}", fontsize=7)
                 col += 1

@@ -1,9 +1,9 @@
 """Achille & Soatto 2017, Fig. 3: test error against network size for several dropout kinds.
 
 Reproduce: ``droplab run as-size-sweep --profile quick`` (digits, a 3-hidden-layer FNN of each
-width, 3 seeds per point). ``--profile paper`` is Fig. 3(a) on MNIST files; Fig. 3(b) (All-CNN-32
-on CIFAR-10 with a fraction of the filters, Softplus) is ``--set model=allcnn32`` with the paper
-profile of :class:`AllCNNSizeSweepConfig`: ``droplab run as-size-sweep-allcnn --profile paper``.
+width, 3 seeds per point; ``--profile paper`` is Fig. 3(a) on MNIST files). Fig. 3(b) (All-CNN-32
+on CIFAR-10 with a fraction of the filters, Softplus) is ``droplab run as-size-sweep-allcnn
+--profile paper`` (its quick profile: 8×8 digits, filter fractions 0.05 and 0.1, one seed).
 
 Training follows §6 (:class:`droplab.information.InformationDropoutRecipe`): Adam, learning rate
 0.01 divided by 10 at 3/8 and 6/8 of the epochs, α(x) < ``max_alpha``, the KL divided by the number
