@@ -60,3 +60,38 @@ def test_bad_input(kwargs, match):
     imgs, labels = _stack()
     with pytest.raises(ValueError, match=match):
         make_cluttered(imgs, labels, **kwargs)
+
+
+def test_auto_source_uses_mnist_files_when_present(tmp_path):
+    import gzip
+    import struct
+
+    import numpy as np
+
+    def write_idx(path, array):
+        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+        with gzip.open(path, "wb") as fh:
+            fh.write(header + array.astype(np.uint8).tobytes())
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    images = np.zeros((7, 28, 28), dtype=np.uint8)
+    images[:, 6:22, 8:20] = rng.integers(1, 256, (7, 16, 12))
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.arange(7) % 10)
+    ds = data.load("cluttered", "test", canvas=60, n_distractors=3, root=str(tmp_path))
+    assert ds.meta["source"] == "mnist" and ds.x.shape == (7, 1, 60, 60)
+    boxes = ds.meta["boxes"]
+    assert torch.equal(boxes[:, 2] - boxes[:, 0], torch.full((7,), 16))
+    assert torch.equal(boxes[:, 3] - boxes[:, 1], torch.full((7,), 12))
+    # no MNIST files: the bundled digits, upsampled
+    assert data.load("cluttered", "test", n=3, canvas=40, root=str(tmp_path / "none")).meta["source"] == "digits"
+
+
+def test_paper_profiles_use_the_papers_text_alpha_cap():
+    from droplab.experiments.registry import all_experiments
+
+    for exp in all_experiments():
+        if exp.id.startswith("as-") and hasattr(exp.config, "max_alpha"):
+            assert exp.config.for_profile("paper").max_alpha == 0.5, exp.id

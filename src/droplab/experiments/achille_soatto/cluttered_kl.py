@@ -111,7 +111,10 @@ def run(cfg: ClutteredKLConfig, ctx: RunContext) -> None:
         col = 1
         for beta in cfg.betas:
             for name in list(shown[beta])[:n_layers]:
-                axes[i, col].imshow(shown[beta][name][i].numpy(), cmap="inferno")
+                extent = (-0.5, cfg.canvas - 0.5, cfg.canvas - 0.5, -0.5)  # the map over the input's pixels
+                axes[i, col].imshow(test.x[i, 0].cpu().numpy(), cmap="gray", extent=extent)
+                axes[i, col].imshow(shown[beta][name][i].numpy(), cmap="inferno", alpha=0.7, extent=extent,
+                                    interpolation="nearest")
                 if i == 0:
                     axes[i, col].set_title(f"β={beta:g}\n{name}", fontsize=7)
                 col += 1
@@ -119,7 +122,7 @@ def run(cfg: ClutteredKLConfig, ctx: RunContext) -> None:
         a.set_xticks([])
         a.set_yticks([])
     ctx.figure(fig, "kl_maps", f"{PAPER}, Fig. 2: total KL per spatial position (nats, summed over channels) of the "
-               f"first {n_layers} Information Dropout layers of All-CNN-96 on cluttered digits, for β = "
+               f"first {n_layers} Information Dropout layers of All-CNN-96 over cluttered test digits, for β = "
                f"{', '.join(f'{b:g}' for b in cfg.betas)}; left, the input with the digit's box.")
 
     by = {(r["beta"], r["layer"]): r for r in rows}
