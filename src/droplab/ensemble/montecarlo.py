@@ -108,6 +108,16 @@ def _generator(layers: list[NoiseLayer], generator: torch.Generator) -> Iterator
             layer.generator = g
 
 
+def _pair_side(pairs: list[Pair], at: int, device: torch.device) -> dict[str, tuple[Tensor, Tensor]]:
+    """For one side of the pairs: per module, (positions among the pairs, unit indices), as index tensors."""
+    groups: dict[str, tuple[list[int], list[int]]] = {}
+    for pos, pair in enumerate(pairs):
+        groups.setdefault(pair[at], ([], []))
+        groups[pair[at]][0].append(pos)
+        groups[pair[at]][1].append(pair[at + 1])
+    return {name: (torch.tensor(p, device=device), torch.tensor(u, device=device)) for name, (p, u) in groups.items()}
+
+
 def ensemble_activations(model: nn.Module, x: Tensor, modules: Sequence[str]) -> dict[str, Tensor]:
     """W: every named module's output ``(N, d)`` in the deterministic ensemble network (eq. 98).
 
@@ -160,7 +170,8 @@ def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_sampl
     logs = {name: [torch.zeros_like(w[name], dtype=torch.float64)] * 2 for name in modules}
     in_unit = {name: True for name in modules}
     pair_moments = StreamingMoments(covariance=True)
-    product = torch.zeros(big_n, len(pairs), dtype=torch.float64)
+    product = torch.zeros(big_n, len(pairs), dtype=torch.float64, device=x.device)
+    sides = [_pair_side(pairs, 0, x.device), _pair_side(pairs, 2, x.device)]
     done = 0
     with _recording(mods) as out, evaluation(model), mc_mode(model), _generator(layers, generator), torch.no_grad():
         while done < n_samples:
@@ -176,9 +187,11 @@ def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_sampl
                     logs[name] = [logs[name][0] + torch.log(o).sum(0).to(torch.float64),
                                   logs[name][1] + torch.log1p(-o).sum(0).to(torch.float64)]
             if pairs:
-                left = torch.stack([out[a].reshape(k, big_n, -1)[..., i] for a, i, _, _ in pairs], -1)
-                right = torch.stack([out[b].reshape(k, big_n, -1)[..., j] for _, _, b, j in pairs], -1)
-                both = torch.stack([left, right], -1)  # (k, N, P, 2)
+                both = torch.empty(k, big_n, len(pairs), 2, dtype=x.dtype, device=x.device)  # (k, N, P, 2)
+                for side, groups in enumerate(sides):
+                    for name, (pos, units) in groups.items():
+                        both[..., pos, side] = out[name].reshape(k, big_n, -1)[..., units].to(x.dtype)
+                left, right = both[..., 0], both[..., 1]
                 pair_moments.update(both)
                 product += (left.double() * right.double()).sum(0)
             done += k
