@@ -89,3 +89,10 @@ def test_bad_input():
         ib_loss_fn(AllCNN(dropout="information"), -1.0, 10)
     with pytest.raises(ValueError, match="no information or variational dropout layers"):
         ib_loss_fn(AllCNN(dropout="bernoulli"), 1.0, 10)
+
+
+def test_information_kind_needs_relu_or_softplus():
+    with pytest.raises(ValueError, match="activation \\(Information Dropout's prior follows it\\) must be one of"):
+        size_sweep_fnn(64, 8, dropout="information", activation="tanh")
+    assert isinstance(size_sweep_fnn(64, 8, dropout="information", activation="softplus").net[2], InformationDropout)
+    assert size_sweep_fnn(64, 8, dropout="information", activation="softplus").net[2].prior == "log-normal"

@@ -58,6 +58,7 @@ def make_noise(kind: str, units: int, *, activation: str = "relu", p: float = 0.
     if kind == "lognormal":
         return LogNormalDropout(max_alpha)
     if kind == "information":
+        check_choice("activation (Information Dropout's prior follows it)", activation, CNN_ACTIVATIONS)
         prior = "log-uniform" if activation == "relu" else "log-normal"
         return InformationDropout(units, max_alpha=max_alpha, prior=prior, conv=spatial)
     return VariationalDropout(units, conv=spatial)

@@ -13,7 +13,8 @@ logits`` over binary pixels. Two latents:
 latent's analytic ``KL(q(z|x) ‖ p(z))``; :meth:`VAE.loss` is their mean, the KL weighted by β (``forward`` returns both
 stacked, for training loops: :func:`negative_elbo` is the matching loss);
 :meth:`VAE.iw_log_likelihood` is the importance-weighted bound ``log (1/K) Σ p(x, z_k)/q(z_k|x)``
-(Burda et al. 2016), which tightens toward ``log p(x)`` as K grows.
+(Burda et al. 2016), which tightens toward ``log p(x)`` as K grows. The latent always samples,
+whatever the train/eval mode: the ELBO is an expectation over q(z|x).
 """
 
 from __future__ import annotations
