@@ -38,9 +38,6 @@ from droplab.nn import (
 
 Z = 5.0  # standard errors allowed
 
-# The suite shares 2 cores with other jobs; two intra-op threads then thrash (100× slower), one does not.
-torch.set_num_threads(1)
-
 
 def assert_moments(samples: Tensor, mean: float | Tensor, var: float | Tensor) -> None:
     """Check the sample mean and variance of ``samples`` (flattened) against ``mean``/``var`` at Z·SE."""
