@@ -161,7 +161,7 @@ class BlockHessian:
     method: str
 
 
-def _linear_module(model: nn.Module, names: Sequence[str]) -> tuple[nn.Linear, bool] | None:
+def linear_block_module(model: nn.Module, names: Sequence[str]) -> tuple[nn.Linear, bool] | None:
     """The linear layer whose weight (and bias) the block is, in a supported order, else None."""
     for prefix, module in model.named_modules():
         if isinstance(module, nn.Linear):
@@ -250,7 +250,7 @@ def block_hessian(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor]
     check_dense_size(dim, max_entries)
     x, y = data
     n = len(x)
-    linear = _linear_module(model, names)
+    linear = linear_block_module(model, names)
     if method == "kron" and linear is None:
         raise ValueError(f"method 'kron' needs the block to be one nn.Linear's [weight] or [weight, bias], got {names}")
     use_kron = linear is not None and method != "jacrev"
