@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from droplab.models import FNN
-from droplab.noise_structure import exact_dropout_moments, matrix_agreement, proposition1, theorem_matrices
+from droplab.noise_structure import (
+    exact_dropout_moments,
+    example_gradient_samples,
+    matrix_agreement,
+    proposition1,
+    theorem_matrices,
+)
 from droplab.training import evaluation
 
 
@@ -58,3 +64,18 @@ def test_outside_setting_raises():
         theorem_matrices(model, (torch.randn(4, 3), torch.randn(4)))
     with pytest.raises(ValueError, match="exactly one noise layer"):
         theorem_matrices(FNN([3, 4, 1]), (torch.randn(4, 3), torch.randn(4)))
+
+
+def test_example_gradient_covariance_matches_enumeration(setup):
+    model, data = setup
+    block = ["net.2.weight", "net.2.bias"]
+    n = 40000
+    s = example_gradient_samples(model, data, n, block, generator=torch.Generator().manual_seed(0))
+    exact = exact_dropout_moments(model, data, block)
+    cov = torch.cov(s.T, correction=0)
+    # entry (j, k) is a mean of N products (g_j − ḡ_j)(g_k − ḡ_k): SE ≈ their std / sqrt(N) (the error
+    # from centring on ḡ is O(1/N)); 5 SE per entry, plus float64 rounding
+    c = s - s.mean(0)
+    se = (c.unsqueeze(2) * c.unsqueeze(1)).std(0) / n ** 0.5
+    assert ((cov - exact.covariance).abs() <= 5 * se + 1e-12).all()
+    assert ((s.mean(0) - exact.mean_gradient).abs() <= 5 * s.std(0) / n ** 0.5).all()

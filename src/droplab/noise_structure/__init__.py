@@ -6,6 +6,7 @@ See docs/landscape.md.
 from droplab.noise_structure.sampling import (
     SAMPLER_METHODS,
     NoiseSamples,
+    bernoulli_noise_fast,
     draw_noise,
     gradient_samples,
     trajectory_samples,
@@ -25,6 +26,7 @@ from droplab.noise_structure.theory import (
     Orderings,
     TheoryMatrices,
     exact_dropout_moments,
+    example_gradient_samples,
     half_mse,
     matrix_agreement,
     proposition1,
@@ -33,11 +35,12 @@ from droplab.noise_structure.theory import (
 
 __all__ = [
     # sampling the noise (§3.4)
-    "gradient_samples", "trajectory_samples", "draw_noise", "NoiseSamples", "SAMPLER_METHODS",
+    "gradient_samples", "trajectory_samples", "draw_noise", "bernoulli_noise_fast", "NoiseSamples",
+    "SAMPLER_METHODS",
     # spectra and relations (§3.5-3.6)
     "pca", "PCA", "projected_variance", "CovarianceOperator", "alignment", "Alignment",
     "power_law_fit", "PowerLawFit",
     # theory (§8, App. B)
     "theorem_matrices", "TheoryMatrices", "proposition1", "Orderings", "exact_dropout_moments",
-    "ExactMoments", "matrix_agreement", "half_mse",
+    "ExactMoments", "example_gradient_samples", "matrix_agreement", "half_mse",
 ]

@@ -14,7 +14,8 @@ share of the output) and r = Var(η_j) = (1 − p)/p for keep probability p:
 Theorem 1 is exact (a.e.) when f is affine in the block on the current activation pattern — any one
 layer's (W, b); for a block spanning several layers it omits the terms in ∇²f. Theorem 2 is an
 approximation (App. B drops the mean gradient and the per-example gradients).
-:func:`exact_dropout_moments` gives both matrices' definitions exactly, by enumeration of masks.
+:func:`exact_dropout_moments` gives both matrices' definitions exactly, by enumeration of masks, and
+:func:`example_gradient_samples` samples the single-example dropout gradients whose covariance is Σ.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import grad, jacrev, vmap
 
+from droplab._checks import check_int
 from droplab.landscape.curvature import block_size, check_dense_size, flatten_block, forward_with, parameter_block
 from droplab.nn import named_noise_layers
+from droplab.noise_structure.sampling import draw_noise
 from droplab.regularization import bernoulli_mask_support
 from droplab.training.modes import evaluation
 
@@ -164,9 +167,7 @@ def exact_dropout_moments(model: nn.Module, data: tuple[Tensor, Tensor],
     with evaluation(model):
         masks, probs = bernoulli_mask_support(model, x)
 
-    def ell(th: dict[str, Tensor], xi: Tensor, yi: Tensor, mask: dict[str, Tensor]) -> Tensor:
-        out = forward_with(model, {**base, **th}, xi.unsqueeze(0), mask).reshape(())
-        return 0.5 * (out - yi) ** 2
+    ell = _example_loss(model, base)
 
     def flat(g: dict[str, Tensor], lead: int) -> Tensor:
         return torch.cat([g[k].reshape(lead, -1) for k in names], 1)
@@ -183,6 +184,42 @@ def exact_dropout_moments(model: nn.Module, data: tuple[Tensor, Tensor],
             dict(zip(names, _split(t, base, names))), x, y, mask).mean()
         hess += prob * jacrev(grad(risk))(flatten_block(model, names))
     return ExactMoments(0.5 * (hess + hess.T), second - torch.outer(mean, mean), mean)
+
+
+def _example_loss(model: nn.Module, base: dict[str, Tensor]):
+    """(block params, x_i, y_i, mask_i) ↦ ℓ_i = ½(f_η(x_i) − y_i)² for one example (Setting 2)."""
+    def ell(th: dict[str, Tensor], xi: Tensor, yi: Tensor, mask: dict[str, Tensor]) -> Tensor:
+        out = forward_with(model, {**base, **th}, xi.unsqueeze(0), mask).reshape(())
+        return 0.5 * (out - yi) ** 2
+
+    return ell
+
+
+def example_gradient_samples(model: nn.Module, data: tuple[Tensor, Tensor], n_samples: int,
+                             params: Sequence[str | Tensor] | None = None, *,
+                             generator: torch.Generator | None = None, chunk: int = 1024) -> Tensor:
+    """N single-example dropout gradients ∇ℓ(f_η(x_i), y_i), i uniform on the data, a fresh mask η each.
+
+    Their covariance is App. B.2's Σ^drop = (1/n) Σ_i E_η ∇ℓ_i ∇ℓ_iᵀ − ∇E R ∇E Rᵀ (randomness of
+    both the data and the dropout), the matrix Theorem 2 approximates. Vectorized over samples.
+    """
+    _setting(model)
+    check_int("n_samples", n_samples, minimum=2)
+    check_int("chunk", chunk, minimum=1)
+    names = parameter_block(model, params)
+    x, y = data
+    y = y.reshape(-1).to(x.dtype)
+    base = {k: v.detach() for k, v in model.named_parameters()}
+    theta = {k: base[k] for k in names}
+    ell = _example_loss(model, base)
+    out = []
+    for lo in range(0, n_samples, chunk):
+        m = min(chunk, n_samples - lo)
+        idx = torch.randint(len(x), (m,), generator=generator, device=x.device)
+        masks = {k: v[0].unsqueeze(1) for k, v in draw_noise(model, x[idx], 1, generator).items()}  # (m, 1, ...)
+        g = vmap(grad(ell), in_dims=(None, 0, 0, 0))(theta, x[idx], y[idx], masks)
+        out.append(torch.cat([g[k].reshape(m, -1) for k in names], 1))
+    return torch.cat(out)
 
 
 def _split(flat: Tensor, base: dict[str, Tensor], names: Sequence[str]) -> list[Tensor]:
