@@ -160,6 +160,8 @@ def _theil_sen(lx: np.ndarray, ly: np.ndarray) -> tuple[float, float]:
     i, j = np.triu_indices(len(lx), 1)
     dx = lx[j] - lx[i]
     keep = dx != 0
+    if not keep.any():  # every x equal (a bootstrap resample of one point): no slope
+        return float("nan"), float("nan")
     slope = float(np.median((ly[j] - ly[i])[keep] / dx[keep]))
     return slope, float(np.median(ly - slope * lx))
 
@@ -170,7 +172,8 @@ def power_law_fit(x: Tensor | np.ndarray, y: Tensor | np.ndarray, *, n_boot: int
 
     Points with a non-positive or non-finite coordinate are dropped (counted in ``n_dropped``). The
     slope is Theil–Sen's median of pairwise slopes; the CI is the percentile bootstrap over points
-    (``n_boot`` resamples of at most ``max_points`` points each, to bound the O(n²) pairs).
+    (``n_boot`` resamples of at most ``max_points`` points each, to bound the O(n²) pairs; resamples
+    whose x are all equal have no slope and are left out).
     """
     check_int("n_boot", n_boot, minimum=10)
     x = np.asarray(torch.as_tensor(x, dtype=torch.float64))
@@ -190,5 +193,6 @@ def power_law_fit(x: Tensor | np.ndarray, y: Tensor | np.ndarray, *, n_boot: int
     m = min(len(lx), max_points)
     boots = [_theil_sen(lx[idx], ly[idx])[0] for idx in (rng.integers(0, len(lx), m) for _ in range(n_boot))]
     alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(boots, [alpha, 1 - alpha])
+    finite = np.asarray([b for b in boots if np.isfinite(b)])  # resamples with a defined slope
+    lo, hi = np.quantile(finite, [alpha, 1 - alpha]) if len(finite) else (float("nan"), float("nan"))
     return PowerLawFit(slope, intercept, r2, float(lo), float(hi), int(ok.sum()), int((~ok).sum()), confidence)
