@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from droplab._checks import check_int, check_positive, check_probability  # noqa: E402
+from droplab._checks import check_choice, check_int, check_positive, check_probability  # noqa: E402
 from droplab.experiments.common import load_task  # noqa: E402
 from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
@@ -46,8 +46,9 @@ class BackpercolationConfig(ExperimentConfig):
     n_train: int | None = None
     hidden: tuple[int, ...] = (100, 100, 100, 100)
     fixed_p: float = 0.5
-    lr: float = 0.1
-    momentum: float = 0.9
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
     steps: int = 3000
     batch_size: int = 64
     demo_layers: int = 6
@@ -66,6 +67,7 @@ class BackpercolationConfig(ExperimentConfig):
         for name in ("lr",):
             check_positive(name, getattr(self, name))
         check_positive("momentum", self.momentum, allow_zero=True)
+        check_choice("optimizer", self.optimizer, ("sgd", "adam"))
         for name in ("steps", "batch_size", "demo_layers", "demo_width", "demo_passes"):
             check_int(name, getattr(self, name), minimum=1)
         if not self.hidden:
@@ -147,7 +149,7 @@ def run(cfg: BackpercolationConfig, ctx: RunContext) -> None:
 
     train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
     tc = TrainConfig(
-        optimizer="sgd",
+        optimizer=cfg.optimizer,
         lr=cfg.lr,
         momentum=cfg.momentum,
         steps=cfg.steps,
@@ -192,7 +194,7 @@ def run(cfg: BackpercolationConfig, ctx: RunContext) -> None:
             torch.arange(len(smooth)) * k, smooth, label=f"{r} (test acc {100 * results[r]['test_acc']:.1f}%)"
         )
     ax[1].set(
-        xlabel="SGD step",
+        xlabel=f"{cfg.optimizer} step",
         ylabel="training loss (cross-entropy, nats)",
         title=f"deep logistic net, {cfg.dataset}",
     )
