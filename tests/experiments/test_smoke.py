@@ -16,7 +16,8 @@ def test_smoke_run(tmp_path, exp_id):
     ctx = run_experiment(exp_id, tmp_path / exp_id, profile="smoke", progress=False)
     assert ctx.complete
     claims = json.loads((tmp_path / exp_id / "claims.json").read_text())
-    assert claims, f"{exp_id} states no claim"
+    # a paper that states no result (the SPS poster's OU question) gives measurements only
+    assert claims or ctx.metrics, f"{exp_id} states no claim and records no measurement"
     for c in claims:
         assert c["verdict"] in VERDICTS and c["criterion"] and c["measured"] and c["paper"]
     for f in ctx.figures:
