@@ -13,31 +13,22 @@ correlation changes noisy GD; :func:`ou_dropout_gd` runs it on the zero-loss man
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive
+from droplab.nn.functional import ou_advance, ou_rho
 
 if TYPE_CHECKING:
     from droplab.dynamics.manifold import Trajectory
 
 
-def ou_rho(tau: float) -> float:
-    """Per-step autocorrelation ``exp(−1/τ)`` of an OU process of correlation time ``τ`` steps (τ = 0 → 0)."""
-    check_positive("tau", tau, allow_zero=True)
-    return 0.0 if tau == 0 else math.exp(-1.0 / tau)
-
-
 def ou_step(previous: Tensor | None, shape: tuple[int, ...], sigma: float, rho: float, *,
             dtype: torch.dtype = torch.float64, generator: torch.Generator | None = None) -> Tensor:
-    """One OU update of η (``previous=None`` draws from the stationary law N(0, σ²))."""
-    xi = torch.randn(shape, dtype=dtype, generator=generator)
-    if previous is None or rho == 0.0:
-        return sigma * xi
-    return rho * previous + sigma * math.sqrt(1.0 - rho * rho) * xi
+    """One OU update of η (``previous=None`` draws from the stationary law N(0, σ²)), as ``OUDropout`` does."""
+    return ou_advance(previous, torch.randn(shape, dtype=dtype, generator=generator), sigma, rho)
 
 
 def ou_path(shape: tuple[int, ...], n_steps: int, sigma: float, rho: float, *,

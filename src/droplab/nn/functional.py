@@ -305,9 +305,13 @@ def ou_update(eta: Tensor | None, shape: Sequence[int], sigma: float, correlatio
               generator: torch.Generator | None = None) -> Tensor:
     """One step of η_{k+1} = ρ η_k + σ √(1 − ρ²) ξ_k, ρ = e^{−1/τ}; ``eta=None`` draws the stationary N(0, σ²)."""
     check_positive("sigma", sigma, allow_zero=True)
-    rho = ou_rho(correlation_steps)
     z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=generator)
-    if eta is None:
+    return ou_advance(eta, z, sigma, ou_rho(correlation_steps))
+
+
+def ou_advance(eta: Tensor | None, z: Tensor, sigma: float, rho: float) -> Tensor:
+    """η_{k+1} = ρ η_k + σ √(1 − ρ²) z from a standard normal draw ``z`` (``eta=None``: σ z, the stationary law)."""
+    if eta is None or rho == 0.0:
         return sigma * z
     return rho * eta + (sigma * math.sqrt(1.0 - rho * rho)) * z
 
