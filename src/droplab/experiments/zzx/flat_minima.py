@@ -62,6 +62,7 @@ class FlatMinimaConfig(ExperimentConfig):
     steps: int = 3000
     batch_size: int | None = None
     chunk: int | None = None
+    amp: bool = False
     stop_loss: float = 1e-3
     n_directions: int = 8
     granularity: str = "filter"
@@ -161,7 +162,7 @@ class TransformerFlatMinimaConfig(FlatMinimaConfig):
 def _train_config(cfg: FlatMinimaConfig) -> TrainConfig:
     return TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
                        momentum=cfg.momentum, nesterov=cfg.nesterov, milestones=cfg.milestones, warmup=cfg.warmup,
-                       chunk=cfg.chunk, stop_loss=cfg.stop_loss, eval_every=50, seed=cfg.seed)
+                       chunk=cfg.chunk, amp=cfg.amp, stop_loss=cfg.stop_loss, eval_every=50, seed=cfg.seed)
 
 
 def _build(cfg: FlatMinimaConfig, train: Dataset, with_dropout: bool) -> nn.Module:
