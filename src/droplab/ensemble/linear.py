@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_int, check_probability
 from droplab.ensemble.stats import StreamingMoments
-from droplab.nn import BernoulliDropout, NoiseLayer, mc_mode, named_noise_layers, replay_masks
+from droplab.nn import BernoulliDropout, DropConnectLinear, NoiseLayer, mc_mode, named_noise_layers, replay_masks
 from droplab.nn.base import noise_shape
 from droplab.training import evaluation
 
@@ -73,11 +73,22 @@ def connection_dropout_moments(m: Moments, weight: Tensor, keep: Tensor | float,
     ``keep`` is a float or an ``(out, in)`` tensor of keep probabilities; gates are {0, 1}
     (Baldi–Sadowski convention, no rescaling).
     """
-    keep = torch.as_tensor(keep, dtype=weight.dtype).broadcast_to(weight.shape)
-    a = weight * keep
-    out = affine_moments(m, a, bias)
+    keep = torch.as_tensor(keep, dtype=weight.dtype)
+    return weight_noise_moments(m, weight, keep, keep * (1 - keep), bias)
+
+
+def weight_noise_moments(m: Moments, weight: Tensor, mu: Tensor | float, var: Tensor | float,
+                         bias: Tensor | None = None) -> Moments:
+    """Moments of ``S_i = Σ_j ξ_ij w_ij x_j + b_i`` with independent weight noise ξ_ij of mean ``mu``, variance ``var``.
+
+    Mean ``(μ⊙W) m + b``; covariance ``(μ⊙W) C (μ⊙W)ᵀ + diag(Σ_j v_ij w_ij² E[x_j²])`` — the
+    extra term is diagonal because distinct connections are independent (eq. 20).
+    """
+    mu = torch.as_tensor(mu, dtype=weight.dtype, device=weight.device).broadcast_to(weight.shape)
+    var = torch.as_tensor(var, dtype=weight.dtype, device=weight.device).broadcast_to(weight.shape)
+    out = affine_moments(m, weight * mu, bias)
     second = m.variance + m.mean ** 2  # (N, in)
-    extra = second @ (keep * (1 - keep) * weight ** 2).T  # (N, out)
+    extra = second @ (var * weight ** 2).T  # (N, out)
     return Moments(out.mean, out.cov + torch.diag_embed(extra))
 
 
@@ -111,26 +122,31 @@ def _noise_law(layer: NoiseLayer) -> tuple[Tensor | float, Tensor | float]:
 
 
 def linear_moments(model: nn.Module, x: Tensor) -> list[Moments]:
-    """Exact per-input mean and covariance of every ``nn.Linear`` output of a linear net (eqs. 15–26).
+    """Exact per-input mean and covariance of every ``nn.Linear`` / ``DropConnectLinear`` output (eqs. 15–26).
 
     ``model`` is an :class:`droplab.models.FNN` with ``activation="linear"`` or an ``nn.Sequential``
     of ``nn.Linear`` / ``nn.Identity`` and droplab noise layers with independent per-unit noise
     (any law: the recursion only needs the noise mean and variance, e.g. Bernoulli with
     per-unit ``p`` tensors, either scaling). ``x`` is ``(N, d_in)``. Returns one :class:`Moments`
     per ``nn.Linear`` in order; the last is the output. Works in ``x``'s dtype (use float64 for
-    comparisons with :func:`enumerate_subnetworks`).
+    comparisons with :func:`enumerate_subnetworks`). ``DropConnectLinear`` layers contribute their
+    independent per-connection weight noise (:func:`weight_noise_moments`).
     """
     m = point_moments(x.flatten(1))
     out: list[Moments] = []
     for leaf in _leaves(model):
-        if isinstance(leaf, NoiseLayer):
+        bias = getattr(leaf, "bias", None)
+        bias = None if bias is None else bias.detach().to(x.dtype)
+        if isinstance(leaf, DropConnectLinear):  # connection noise (eqs. 18–20, 26), any scaling
+            m = weight_noise_moments(m, leaf.weight.detach().to(x.dtype), *leaf.noise_moments(), bias)
+            out.append(m)
+        elif isinstance(leaf, NoiseLayer):
             m = unit_dropout_moments(m, *_noise_law(leaf))
         elif isinstance(leaf, nn.Linear):
-            m = affine_moments(m, leaf.weight.detach().to(x.dtype),
-                               None if leaf.bias is None else leaf.bias.detach().to(x.dtype))
+            m = affine_moments(m, leaf.weight.detach().to(x.dtype), bias)
             out.append(m)
     if not out:
-        raise ValueError("model has no nn.Linear layer; linear_moments needs at least one")
+        raise ValueError("model has no nn.Linear or DropConnectLinear layer; linear_moments needs at least one")
     return out
 
 
