@@ -183,34 +183,43 @@ def joint_linear_moments(model: nn.Module, x: Tensor) -> Moments:
 
 def deep_linear_moments(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor | None] | None = None, *,
                         unit_keep: Sequence[Tensor | float | None] | None = None,
-                        connection_keep: Sequence[Tensor | float | None] | None = None) -> list[Moments]:
+                        connection_keep: Sequence[Tensor | float | None] | None = None,
+                        bias_keep: Sequence[Tensor | float | None] | None = None) -> list[Moments]:
     """Eqs. 24–26 for a layered linear net given as weight matrices, Baldi–Sadowski convention.
 
     Layer ``k`` maps ``S^{k}`` to ``S^{k+1} = W_k (δ^k ⊙ S^k) + b_k`` with unit gates
     δ^k_j ~ Bernoulli(``unit_keep[k]``) (``None``: no unit dropout) and/or connection gates
     δ_ij ~ Bernoulli(``connection_keep[k]``); gates are {0, 1} (no rescaling), so the mean is the
-    forward pass with weights scaled by keep probabilities (eq. 8). Returns the moments of every
-    ``S^{k+1}``.
+    forward pass with weights scaled by keep probabilities (eq. 8). ``bias_keep[k]`` drops the biases
+    too, each with its own gate δ_b ~ Bernoulli(p_b) (eqs. 9–11: mean ``b p_b``, variance
+    ``b² p_b q_b``, independent of the other gates). Returns the moments of every ``S^{k+1}``.
     """
     n = len(weights)
     biases = list(biases) if biases is not None else [None] * n
     unit_keep = list(unit_keep) if unit_keep is not None else [None] * n
     connection_keep = list(connection_keep) if connection_keep is not None else [None] * n
-    for name, seq in (("biases", biases), ("unit_keep", unit_keep), ("connection_keep", connection_keep)):
+    bias_keep = list(bias_keep) if bias_keep is not None else [None] * n
+    for name, seq in (("biases", biases), ("unit_keep", unit_keep), ("connection_keep", connection_keep),
+                      ("bias_keep", bias_keep)):
         if len(seq) != n:
             raise ValueError(f"{name} must have one entry per weight matrix ({n}), got {len(seq)}")
     m = point_moments(x)
     out = []
-    for k, (w, b, uk, ck) in enumerate(zip(weights, biases, unit_keep, connection_keep)):
+    for k, (w, b, uk, ck, bk) in enumerate(zip(weights, biases, unit_keep, connection_keep, bias_keep)):
         if uk is not None:
             check_probability(f"unit_keep[{k}]", uk, high_open=False)
             uk_t = torch.as_tensor(uk, dtype=x.dtype)
             m = unit_dropout_moments(m, uk_t, uk_t * (1 - uk_t))
+        fixed_bias = b if bk is None else None
         if ck is not None:
             check_probability(f"connection_keep[{k}]", ck, high_open=False)
-            m = connection_dropout_moments(m, w, ck, b)
+            m = connection_dropout_moments(m, w, ck, fixed_bias)
         else:
-            m = affine_moments(m, w, b)
+            m = affine_moments(m, w, fixed_bias)
+        if bk is not None and b is not None:  # eqs. 9–11: an independent gate on each bias
+            check_probability(f"bias_keep[{k}]", bk, high_open=False)
+            bk_t = torch.as_tensor(bk, dtype=x.dtype)
+            m = Moments(m.mean + b * bk_t, m.cov + torch.diag_embed((b ** 2 * bk_t * (1 - bk_t)).expand_as(m.mean)))
         out.append(m)
     return out
 
