@@ -10,7 +10,14 @@ is the meaningful one (run with OMP_NUM_THREADS=1 there). Both methods are warme
 Where the floor is: per draw the vectorized path does the contraction Σ_i δ_i ã_iᵀ (2·n·50·51 ≈ 51
 MFLOP), two products with the 50×10 last layer (≈ 20 MFLOP) and a few elementwise passes over the
 (n, 50) masks; the loop also runs the whole forward, whose first layer alone is 2·n·784·50 ≈ 784
-MFLOP. So the speed-up is bounded by about 12× from FLOPs alone.
+MFLOP. So the speed-up is bounded by about 12× from FLOPs alone. The textbook loop below also
+computes the first layer's weight gradient (another 784 MFLOP, ≈ 1.65 GFLOP per draw in all), so
+against it the FLOP ratio is about 23×: a 20× speed-up would need the vectorized path's small
+GEMMs, elementwise passes and mask generation to run as efficiently as the loop's large GEMMs.
+
+Last, the mask generator alone (``droplab.nn.functional.bernoulli_noise``, 32-bit integers from
+numpy's PCG64 in parallel threads, compared with a threshold) against ``torch.rand`` + compare and
+``torch.bernoulli_``, on the (16·n, 50) masks of one chunk.
 
 A third timing is the textbook loop a user writes without droplab: the model in training mode,
 one ``loss.backward()`` per draw with the layer drawing its own masks (``torch.rand`` < keep), the
@@ -28,6 +35,7 @@ from torch import nn
 
 from droplab import data as _data
 from droplab.models import FNN
+from droplab.nn.functional import bernoulli_noise
 from droplab.noise_structure import gradient_samples
 
 
@@ -72,6 +80,23 @@ def main(n_vec: int = 256, n_loop: int = 16, chunk: int = 16) -> None:
     print(f"speed-up vectorized / loop: {loop[2] / vec[2]:.1f}x cpu time, {loop[1] / vec[1]:.1f}x wall; "
           f"max |difference| over {n_loop} common draws: {diff:.2e} (largest |entry| {scale:.2e})")
     print(f"speed-up vectorized / textbook loop: {cpu_t / vec[2]:.1f}x cpu time, {wall_t / vec[1]:.1f}x wall")
+    shape, keep = (16 * len(x), 50), 0.8
+    g = torch.Generator().manual_seed(0)
+    masks = {
+        "droplab bernoulli_noise": lambda: bernoulli_noise(shape, 1 - keep, generator=g),
+        "torch.rand < keep": lambda: (torch.rand(shape, generator=g) < keep).float().div_(keep),
+        "torch.bernoulli_": lambda: torch.empty(shape).bernoulli_(keep, generator=g).div_(keep),
+    }
+    best = {name: min(_seconds(fn) for _ in range(5)) for name, fn in masks.items()}
+    ref = best["droplab bernoulli_noise"]
+    print("masks of one chunk, ms per draw: " + ", ".join(
+        f"{name} {1e3 * t / 16:.2f} ({t / ref:.1f}x)" for name, t in best.items()))
+
+
+def _seconds(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

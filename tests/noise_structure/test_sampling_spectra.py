@@ -11,7 +11,6 @@ from droplab.nn import mc_mode, replay_masks
 from droplab.noise_structure import (
     CovarianceOperator,
     alignment,
-    bernoulli_noise_fast,
     gradient_samples,
     pca,
     power_law_fit,
@@ -117,13 +116,3 @@ def test_bad_input(setup):
         projected_variance(torch.zeros(4, 3), torch.zeros(2, 1))
     with pytest.raises(ValueError, match="params must be parameters"):
         gradient_samples(model, CE, data, 3, ["nope"])
-
-
-@pytest.mark.parametrize("keep", [0.8, 0.37, 1.0])
-def test_fast_bernoulli_law(keep):
-    n = 400_000
-    noise = bernoulli_noise_fast((n,), keep, 2.5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    assert set(noise.unique().tolist()) <= {0.0, 2.5}
-    freq = float((noise > 0).double().mean())
-    # kept fraction of n Bernoulli(keep') draws, keep' = round(keep·2³²)/2³² (|keep' − keep| ≤ 2⁻³³): 5 SE
-    assert abs(freq - keep) <= 5 * math.sqrt(keep * (1 - keep) / n) + 2 ** -33

@@ -6,7 +6,6 @@ See docs/landscape.md.
 from droplab.noise_structure.sampling import (
     SAMPLER_METHODS,
     NoiseSamples,
-    bernoulli_noise_fast,
     draw_noise,
     gradient_samples,
     trajectory_samples,
@@ -35,7 +34,7 @@ from droplab.noise_structure.theory import (
 
 __all__ = [
     # sampling the noise (§3.4)
-    "gradient_samples", "trajectory_samples", "draw_noise", "bernoulli_noise_fast", "NoiseSamples",
+    "gradient_samples", "trajectory_samples", "draw_noise", "NoiseSamples",
     "SAMPLER_METHODS",
     # spectra and relations (§3.5-3.6)
     "pca", "PCA", "projected_variance", "CovarianceOperator", "alignment", "Alignment",
