@@ -8,7 +8,8 @@ Everything is measured in one run, on one device: (1) ``droplab.ensemble.sample_
 every hidden layer's logistic activity with streaming mean/variance/log-G statistics; (2) the bare
 dropout forward pass in Monte Carlo mode (masks drawn, no statistics); (3) a plain chain of matmuls
 ``X @ W_k^T`` with the same row count and widths (the roofline the sampler is measured against).
-GFLOP/s counts the matmul work ``2 · rows · Σ in·out``; the ratios are sampler / matmul.
+GFLOP/s counts the matmul work ``2 · rows · Σ in·out``; the ratios are sampler / matmul chain, and
+last against the machine's fp32 peak as a large square matmul (2048³) reaches it in the same run.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def main() -> None:
                 for w in weights:
                     h = h @ w.T
 
+    square = torch.randn(2048, 2048, device=dev)
+    t_peak = _time(lambda: square @ square, max(args.repeat, 5))
     t_mm = _time(matmuls, args.repeat)
     t_fw = _time(forward_only, args.repeat)
     t_mc = _time(sampler, args.repeat)
@@ -92,6 +95,9 @@ def main() -> None:
     print(f"MC forward, no stats {t_fw:8.3f} s  {mm_flops / t_fw / 1e9:8.1f} GFLOP/s  ratio {t_mm / t_fw:.2f}")
     ratio = flops / t_mc / (mm_flops / t_mm)
     print(f"sample_ensemble      {t_mc:8.3f} s  {flops / t_mc / 1e9:8.1f} GFLOP/s  ratio {ratio:.2f}")
+    peak = 2.0 * 2048 ** 3 / t_peak
+    print(f"square matmul peak (2048³) {peak / 1e9:.1f} GFLOP/s: MC forward {mm_flops / t_fw / peak:.2f}, "
+          f"sample_ensemble {flops / t_mc / peak:.2f} of it")
 
 
 if __name__ == "__main__":

@@ -48,9 +48,14 @@ def test_masks_are_a_function_of_the_generator_state_only():
     cuts = [0, 1, 2, 12345, 1 << 18, n]
     pieces = torch.cat([functional.random_int32(b - a, key=key, offset=a) for a, b in zip(cuts, cuts[1:])])
     assert torch.equal(whole, pieces)
+    for p in (0.5, 0.3):  # one bit per mask (p = ½) and 32-bit integers: slices of a keyed stream add up
+        whole = functional.bernoulli_noise((n,), p, key=key)
+        cuts = [0, 1, 63, 64, 65, 1000, 1 << 18, n]
+        pieces = torch.cat([functional.bernoulli_noise((b - a,), p, key=key, offset=a) for a, b in zip(cuts, cuts[1:])])
+        assert torch.equal(whole, pieces)
 
 
-@pytest.mark.parametrize("keep", [0.8, 0.37, 1.0])
+@pytest.mark.parametrize("keep", [0.8, 0.5, 0.37, 1.0])
 @pytest.mark.parametrize("per_unit", [False, True])
 def test_bernoulli_noise_law(keep, per_unit):
     n = 400_000

@@ -71,7 +71,8 @@ def bernoulli_noise(shape: Sequence[int], p: float | Tensor, *, scale: str = "in
 
     The one home of mask generation: every Bernoulli layer, dropin, DropConnect and the samplers
     draw here. On CPU each element compares a 32-bit uniform integer u with round((1−p)·2³²): the
-    keep probability is exact to 2⁻³³ (finer than the 2⁻²⁴ grid of a float32 ``torch.rand``). The
+    keep probability is exact to 2⁻³³ (finer than the 2⁻²⁴ grid of a float32 ``torch.rand``); for
+    p = ½ exactly each mask is one random bit (exact, and cheaper). The
     integers are :func:`random_int32`'s: numpy's PCG64 keyed by two 64-bit words drawn from
     ``generator`` (torch's default generator when None, so ``torch.manual_seed`` and saved RNG
     states govern the masks), or elements ``offset …`` of the stream of a given ``key`` (how
@@ -123,8 +124,8 @@ def random_int32(count: int, generator: torch.Generator | None = None, *, key: T
                  offset: int = 0) -> Tensor:
     """Integers ``offset … offset+count−1`` of a stream of uniform 32-bit integers, as int32, CPU.
 
-    The int32 values are u − 2³¹ for the stream's uint32 integers u (so masks drawn from them with a
-    scalar or a per-unit threshold coincide). The stream is
+    The int32 values are u − 2³¹ for the stream's uint32 integers u (so a per-unit p draws the masks
+    of the equal scalar p, except p = ½, which :func:`bernoulli_noise` draws from single bits). The stream is
     numpy's PCG64 seeded (``SeedSequence``) with ``key``, by default a fresh :func:`rng_key` from
     ``generator``. Any slice is reached by PCG64's jump-ahead, so chunks of one stream
     concatenate to the whole, and a draw of ≥ 2¹⁸ integers is generated as 4 blocks in parallel
@@ -134,19 +135,24 @@ def random_int32(count: int, generator: torch.Generator | None = None, *, key: T
     return _random_int32(rng_key(generator) if key is None else key, offset, count)
 
 
-def _stream_blocks(key: Tensor, offset: int, count: int, write: Callable[[np.ndarray, int], None]) -> None:
-    """Call ``write(u, at)`` with the uint32 integers ``offset+at …`` of ``key``'s stream, block by block."""
+def _stream_blocks(key: Tensor, offset: int, count: int, write: Callable[[np.ndarray, int], None],
+                   per_word: int = 2) -> None:
+    """Call ``write(values, at)`` with values ``offset+at …`` of ``key``'s stream, block by block.
+
+    ``per_word=2``: the uint32 halves of each 64-bit word; ``per_word=64``: its bits (uint8 0/1, low bit first).
+    """
     seed = np.random.SeedSequence([k % 2 ** 64 for k in key.tolist()])
-    first, last = offset // 2, (offset + count + 1) // 2              # the 64-bit words holding the slice
+    first, last = offset // per_word, -(-(offset + count) // per_word)   # the 64-bit words holding the slice
 
     def block(lo: int, hi: int) -> None:
         bits = np.random.PCG64(seed)
         bits.advance(lo)
         for start in range(lo, hi, _RNG_PIECE):                       # cache-sized pieces, no large temporaries
             stop = min(hi, start + _RNG_PIECE)
-            u = bits.random_raw(stop - start).view(np.uint32)         # integers 2·start … 2·stop − 1
-            a, b = max(2 * start, offset), min(2 * stop, offset + count)
-            write(u[a - 2 * start:b - 2 * start], a - offset)
+            raw = bits.random_raw(stop - start)
+            values = raw.view(np.uint32) if per_word == 2 else np.unpackbits(raw.view(np.uint8), bitorder="little")
+            a, b = max(per_word * start, offset), min(per_word * stop, offset + count)
+            write(values[a - per_word * start:b - per_word * start], a - offset)
 
     if count < _RNG_PARALLEL_MIN:
         block(first, last)
@@ -173,14 +179,23 @@ def _(key: Tensor, offset: int, count: int) -> Tensor:
 
 @torch.library.custom_op("droplab::bernoulli_mask", mutates_args=())
 def _bernoulli_mask(key: Tensor, offset: int, count: int, threshold: int, value: float, double: bool) -> Tensor:
-    """``value`` where the stream's uint32 u < ``threshold`` (< 2³²), else 0: float64 if ``double`` else float32."""
+    """``value`` where the stream's uint32 u < ``threshold`` (< 2³²), else 0: float64 if ``double`` else float32.
+
+    Keep exactly ½ (threshold 2³¹) uses one bit of the stream per mask instead of 32: the same law, exact.
+    """
     out = np.empty(count, dtype=np.float64 if double else np.float32)
     scalar = out.dtype.type(value)
 
     def write(u: np.ndarray, at: int) -> None:             # compare and scale inside the worker threads
         np.multiply(np.less(u, threshold), scalar, out=out[at:at + len(u)])
 
-    _stream_blocks(key, offset, count, write)
+    def write_bits(bits: np.ndarray, at: int) -> None:
+        np.multiply(bits, scalar, out=out[at:at + len(bits)])
+
+    if threshold == 2 ** 31:
+        _stream_blocks(key, offset, count, write_bits, per_word=64)
+    else:
+        _stream_blocks(key, offset, count, write)
     return torch.from_numpy(out)
 
 
@@ -218,8 +233,8 @@ def bernoulli_dropout(x: Tensor, p: float | Tensor = 0.5, training: bool = True,
 
     >>> g = torch.Generator().manual_seed(0)
     >>> bernoulli_dropout(torch.ones(2, 4), 0.5, generator=g)
-    tensor([[2., 2., 2., 0.],
-            [0., 0., 2., 0.]])
+    tensor([[2., 0., 2., 0.],
+            [2., 2., 2., 2.]])
     """
     check_probability("p", p)
     check_choice("scale", scale, SCALES)
