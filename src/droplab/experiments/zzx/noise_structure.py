@@ -10,6 +10,7 @@ rate" is the keep probability p; droplab's drop probability is 1 − p.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import matplotlib
@@ -89,6 +90,15 @@ def _samples(cfg: NoiseConfig, ctx: RunContext, model: FNN, data, keep: float, l
     return ctx.stage(f"samples_keep{keep}_lr{lr}", compute)
 
 
+def _trained_pairs(cfg: NoiseConfig, ctx: RunContext) -> Iterator[tuple[float, float, FNN, tuple, dict]]:
+    """Per (keep, lr): keep, lr, the trained net, the training data and the block's noise samples (cached)."""
+    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
+    data = (train.x, train.y)
+    for keep, lr in cfg.pairs:
+        model = _train(cfg, ctx, keep, lr, train, test)
+        yield keep, lr, model, data, _samples(cfg, ctx, model, data, keep, lr)
+
+
 def _fit_claim(ctx: RunContext, claim_id: str, where: str, statement: str, fits: dict, sign: int) -> None:
     """Reproduced iff every fitted slope's bootstrap 95% CI lies strictly on the predicted side of 0."""
     side = "< 0" if sign < 0 else "> 0"
@@ -105,17 +115,13 @@ def _fit_claim(ctx: RunContext, claim_id: str, where: str, statement: str, fits:
             reproduces="Fig. 2(a, d): inverse relation between the PCA variance λ_i(Σ) and the interval flatness",
             config=NoiseConfig)
 def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
-    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
-    data = (train.x, train.y)
     fits, rows = {}, []
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for keep, lr in cfg.pairs:
-        model = _train(cfg, ctx, keep, lr, train, test)
-        samples = _samples(cfg, ctx, model, data, keep, lr)
+    for keep, lr, model, data, samples in _trained_pairs(cfg, ctx):
         for ax, kind in zip(axes, ("trajectory", "gradient")):
             spectrum = pca(samples[kind], k=min(cfg.n_directions, samples[kind].shape[0] - 1))
 
-            def widths(spectrum=spectrum, model=model) -> torch.Tensor:
+            def widths(spectrum=spectrum, model=model, data=data) -> torch.Tensor:
                 out = []
                 for v in spectrum.vectors.T:
                     d = direction_from_vector(model, v, params=[dict(model.named_parameters())[k] for k in BLOCK])
@@ -148,14 +154,10 @@ def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
             reproduces="Fig. 3(a, d): projected variance grows as a power of the Hessian eigenvalue",
             config=NoiseConfig)
 def run_hessian_variance(cfg: NoiseConfig, ctx: RunContext) -> None:
-    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
-    data = (train.x, train.y)
     fits, rows = {}, []
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for keep, lr in cfg.pairs:
-        model = _train(cfg, ctx, keep, lr, train, test)
-        samples = _samples(cfg, ctx, model, data, keep, lr)
-        h = ctx.stage(f"hessian_keep{keep}_lr{lr}", lambda m=model: block_hessian(m, CE, data, BLOCK).matrix)
+    for keep, lr, model, data, samples in _trained_pairs(cfg, ctx):
+        h = ctx.stage(f"hessian_keep{keep}_lr{lr}", lambda m=model, d=data: block_hessian(m, CE, d, BLOCK).matrix)
         lam, vecs = torch.linalg.eigh(h)
         pos = lam > 1e-6 * lam.max()  # Definition 4 on the positive part of the spectrum (log scale)
         for ax, kind in zip(axes, ("trajectory", "gradient")):
