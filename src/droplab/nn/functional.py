@@ -105,7 +105,8 @@ def bernoulli_noise(shape: Sequence[int], p: float | Tensor, *, scale: str = "in
     value = 1 / keep if scale == "inverted" and keep > 0 else 1.0
     if threshold >= 2 ** 32:
         return torch.full(shape, value, dtype=dtype)
-    mask = _bernoulli_mask(key, offset, math.prod(shape), threshold, value, dtype == torch.float64)
+    draw = _bernoulli_mask_op if torch.compiler.is_compiling() else _bernoulli_mask_impl   # eager: no op dispatch
+    mask = draw(key, offset, math.prod(shape), threshold, value, dtype == torch.float64)
     return mask.reshape(shape).to(dtype)
 
 
@@ -132,7 +133,8 @@ def random_int32(count: int, generator: torch.Generator | None = None, *, key: T
     threads (numpy releases the GIL) with the same result as one thread. A torch custom op, so
     ``torch.compile`` traces it and draws the same integers as eager mode.
     """
-    return _random_int32(rng_key(generator) if key is None else key, offset, count)
+    draw = _random_int32_op if torch.compiler.is_compiling() else _random_int32_impl      # eager: no op dispatch
+    return draw(rng_key(generator) if key is None else key, offset, count)
 
 
 def _stream_blocks(key: Tensor, offset: int, count: int, write: Callable[[np.ndarray, int], None],
@@ -146,7 +148,8 @@ def _stream_blocks(key: Tensor, offset: int, count: int, write: Callable[[np.nda
 
     def block(lo: int, hi: int) -> None:
         bits = np.random.PCG64(seed)
-        bits.advance(lo)
+        if lo:
+            bits.advance(lo)
         for start in range(lo, hi, _RNG_PIECE):                       # cache-sized pieces, no large temporaries
             stop = min(hi, start + _RNG_PIECE)
             raw = bits.random_raw(stop - start)
@@ -161,8 +164,7 @@ def _stream_blocks(key: Tensor, offset: int, count: int, write: Callable[[np.nda
     list(_thread_pool().map(block, bounds[:-1], bounds[1:]))
 
 
-@torch.library.custom_op("droplab::random_int32", mutates_args=())
-def _random_int32(key: Tensor, offset: int, count: int) -> Tensor:
+def _random_int32_impl(key: Tensor, offset: int, count: int) -> Tensor:
     out = np.empty(count, dtype=np.int32)
 
     def write(u: np.ndarray, at: int) -> None:
@@ -172,13 +174,16 @@ def _random_int32(key: Tensor, offset: int, count: int) -> Tensor:
     return torch.from_numpy(out)
 
 
-@_random_int32.register_fake
+_random_int32_op = torch.library.custom_op("droplab::random_int32", _random_int32_impl, mutates_args=())
+
+
+@_random_int32_op.register_fake
 def _(key: Tensor, offset: int, count: int) -> Tensor:
     return key.new_empty(count, dtype=torch.int32)
 
 
-@torch.library.custom_op("droplab::bernoulli_mask", mutates_args=())
-def _bernoulli_mask(key: Tensor, offset: int, count: int, threshold: int, value: float, double: bool) -> Tensor:
+def _bernoulli_mask_impl(key: Tensor, offset: int, count: int, threshold: int, value: float,
+                         double: bool) -> Tensor:
     """``value`` where the stream's uint32 u < ``threshold`` (< 2³²), else 0: float64 if ``double`` else float32.
 
     Keep exactly ½ (threshold 2³¹) uses one bit of the stream per mask instead of 32: the same law, exact.
@@ -199,7 +204,10 @@ def _bernoulli_mask(key: Tensor, offset: int, count: int, threshold: int, value:
     return torch.from_numpy(out)
 
 
-@_bernoulli_mask.register_fake
+_bernoulli_mask_op = torch.library.custom_op("droplab::bernoulli_mask", _bernoulli_mask_impl, mutates_args=())
+
+
+@_bernoulli_mask_op.register_fake
 def _(key: Tensor, offset: int, count: int, threshold: int, value: float, double: bool) -> Tensor:
     return key.new_empty(count, dtype=torch.float64 if double else torch.float32)
 
