@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from droplab._params import block_loss
 from droplab.landscape import (
     block_hessian,
     expected_hessian,
@@ -15,7 +16,6 @@ from droplab.landscape import (
     hutchinson_trace,
     loss_masks,
 )
-from droplab.landscape.curvature import block_loss
 from droplab.models import FNN
 
 CE = nn.functional.cross_entropy

@@ -1,23 +1,7 @@
-"""Loss landscape: directions, profiles, interval flatness, curvature (see docs/landscape.md)."""
+"""Loss landscape: directions, profiles, interval flatness and curvature (see docs/landscape.md)."""
 
-from droplab.landscape.curvature import (
-    LOSSES,
-    METHODS,
-    BlockHessian,
-    Eigenpairs,
-    HessianOperator,
-    TraceEstimate,
-    block_hessian,
-    expected_hessian,
-    flatten_block,
-    forward_with,
-    ggn,
-    hessian_eigenpairs,
-    hessian_operator,
-    hutchinson_trace,
-    loss_masks,
-    parameter_block,
-)
+from droplab._params import flatten_block, forward_with, parameter_block
+from droplab.landscape.blocks import LOSSES, BlockHessian, loss_masks
 from droplab.landscape.directions import (
     GRANULARITIES,
     check_direction,
@@ -25,7 +9,11 @@ from droplab.landscape.directions import (
     filter_normalized_direction,
 )
 from droplab.landscape.flatness import IntervalFlatness, interval_flatness
+from droplab.landscape.ggn import ggn
+from droplab.landscape.hessian import METHODS, block_hessian, expected_hessian
+from droplab.landscape.operator import HessianOperator, hessian_operator
 from droplab.landscape.profiles import loss_profile, loss_surface
+from droplab.landscape.spectra import Eigenpairs, TraceEstimate, hessian_eigenpairs, hutchinson_trace
 
 __all__ = [
     # directions

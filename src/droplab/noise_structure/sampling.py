@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from droplab._checks import check_choice, check_int, check_positive
-from droplab.landscape.curvature import LossFn, forward_with, linear_block_module, parameter_block
+from droplab._params import LossFn, forward_with, linear_block_module, parameter_block
 from droplab.nn import NoiseLayer, mc_mode, named_noise_layers, replay_masks
 from droplab.regularization import noise_space
 from droplab.training import TrainConfig, fit

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.func import grad, jacrev, vmap
 
 from droplab._checks import check_int
-from droplab.landscape.curvature import block_size, check_dense_size, flatten_block, forward_with, parameter_block
+from droplab._params import block_size, check_dense_size, flatten_block, forward_with, parameter_block
 from droplab.nn import named_noise_layers
 from droplab.noise_structure.sampling import draw_noise
 from droplab.regularization import bernoulli_mask_support

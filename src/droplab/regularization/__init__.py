@@ -24,16 +24,16 @@ from droplab.regularization.expected_gradient import (
 )
 from droplab.regularization.explicit_implicit import MODES, explicit_implicit, train_decomposed
 from droplab.regularization.laplacian import (
-    LaplacianEstimate,
+    NoiseHessianOperator,
     NoiseSpace,
     check_twice_differentiable,
     masked_loss,
     model_params,
     mse_gauss_newton_laplacian,
+    noise_hessian_operator,
     noise_laplacian,
     noise_laplacian_diagonal,
     noise_laplacian_grad,
-    noise_laplacian_hutchinson,
     noise_regularizer,
     noise_space,
 )
@@ -42,12 +42,12 @@ __all__ = [
     # noise Laplacian (SPS)
     "noise_laplacian",
     "noise_laplacian_diagonal",
-    "noise_laplacian_hutchinson",
+    "noise_hessian_operator",
+    "NoiseHessianOperator",
     "noise_laplacian_grad",
     "noise_regularizer",
     "mse_gauss_newton_laplacian",
     "check_twice_differentiable",
-    "LaplacianEstimate",
     "NoiseSpace",
     "noise_space",
     "masked_loss",

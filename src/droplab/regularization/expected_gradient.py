@@ -22,8 +22,9 @@ from torch import Tensor, nn
 from torch.func import grad, vmap
 
 from droplab._checks import check_int
+from droplab._params import LossFn
 from droplab.nn import BernoulliDropout, mc_mode, named_noise_layers, record_masks
-from droplab.regularization.laplacian import LossFn, masked_loss, model_params, noise_space
+from droplab.regularization.laplacian import masked_loss, model_params, noise_space
 
 MAX_ENUMERATED_UNITS = 20
 

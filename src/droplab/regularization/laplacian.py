@@ -26,14 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from scipy.sparse.linalg import LinearOperator
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jacrev, vmap
 
-from droplab._checks import check_int
+from droplab._params import LossFn
 from droplab.nn import mc_mode, named_noise_layers, replay_masks
-
-LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -150,19 +150,24 @@ def _loss_of(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor,
     return lambda params, eta: loss(params, space.masks(eta))
 
 
-def _quadratic_forms(loss: Callable[[dict[str, Tensor], Tensor], Tensor], params: dict[str, Tensor],
-                     eta0: Tensor, probes: Tensor, chunk_size: int | None) -> Tensor:
-    """``v_k^T ∇²_η L̂(w, 0) v_k`` for each row ``v_k`` of ``probes`` (reverse-over-reverse, vmapped).
+def _hessian_products(loss: Callable[[dict[str, Tensor], Tensor], Tensor], params: dict[str, Tensor],
+                      eta0: Tensor, probes: Tensor, chunk_size: int | None) -> Tensor:
+    """``∇²_η L̂(w, 0) v_k`` for each row ``v_k`` of ``probes`` (reverse-over-reverse, vmapped).
 
     Reverse-over-reverse rather than forward-over-reverse: torch's ``mse_loss`` double backward
     fails under forward-mode AD ("ZeroTensors are immutable", torch 2.13).
     """
 
-    def form(v: Tensor) -> Tensor:
-        directional = lambda e: torch.dot(grad(loss, argnums=1)(params, e), v)  # noqa: E731
-        return torch.dot(v, grad(directional)(eta0))
+    def product(v: Tensor) -> Tensor:
+        return grad(lambda e: torch.dot(grad(loss, argnums=1)(params, e), v))(eta0)
 
-    return vmap(form, chunk_size=chunk_size)(probes)
+    return vmap(product, chunk_size=chunk_size)(probes)
+
+
+def _quadratic_forms(loss: Callable[[dict[str, Tensor], Tensor], Tensor], params: dict[str, Tensor],
+                     eta0: Tensor, probes: Tensor, chunk_size: int | None) -> Tensor:
+    """``v_k^T ∇²_η L̂(w, 0) v_k`` for each row ``v_k`` of ``probes``."""
+    return (probes * _hessian_products(loss, params, eta0, probes, chunk_size)).sum(-1)
 
 
 def model_params(model: nn.Module) -> dict[str, Tensor]:
@@ -216,34 +221,48 @@ def noise_regularizer(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets
     return 0.5 * (space.variance_vector() * diag).sum()
 
 
-@dataclass(frozen=True)
-class LaplacianEstimate:
-    """A Hutchinson estimate of Δ_η L̂(w, 0): mean of ``n_probes`` quadratic forms and its standard error."""
+class NoiseHessianOperator(LinearOperator):
+    """H = ∇²_η L̂(w, 0) as a ``scipy`` linear operator (float64 interface); its trace is Δ_η L̂(w, 0).
 
-    value: float
-    stderr: float
-    n_probes: int
-
-
-def noise_laplacian_hutchinson(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, *,
-                               n_probes: int = 64, generator: torch.Generator | None = None,
-                               chunk_size: int | None = 64) -> LaplacianEstimate:
-    """Hutchinson's estimator of Δ_η L̂(w, 0) for large layers (Hutchinson 1990).
-
-    .. math:: \\Delta_\\eta \\hat L = \\operatorname{tr} H = \\mathbb{E}_v[v^\\top H v],\\quad v_j = \\pm 1,
-
-    H = ∇²_η L̂(w, 0). Returns the mean of ``n_probes`` Rademacher quadratic forms and its standard
-    error ``std/√n_probes`` (sample standard deviation, unbiased), which costs ``n_probes``
-    Hessian-vector products instead of one per unit.
+    Products are batched: ``matmat`` of a (D, S) block is one vmapped pass over its S columns, so
+    :func:`droplab.landscape.hutchinson_trace` estimates the Laplacian of a large layer with S
+    Hessian-vector products instead of one per unit (Hutchinson 1990).
     """
-    check_int("n_probes", n_probes, minimum=2)
-    space = noise_space(model, inputs)
-    loss = _loss_of(model, loss_fn, inputs, targets, space)
-    eta0 = torch.zeros(space.dim, dtype=inputs.dtype, device=inputs.device)
-    signs = torch.randint(0, 2, (n_probes, space.dim), generator=generator, device="cpu")
-    probes = (2 * signs - 1).to(dtype=inputs.dtype, device=inputs.device)
-    forms = _quadratic_forms(loss, model_params(model), eta0, probes, chunk_size).detach()
-    return LaplacianEstimate(float(forms.mean()), float(forms.std() / n_probes**0.5), n_probes)
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, *,
+                 chunk_size: int | None = 64) -> None:
+        space = noise_space(model, inputs)
+        super().__init__(np.float64, (space.dim, space.dim))
+        self.loss = _loss_of(model, loss_fn, inputs, targets, space)
+        self.params = model_params(model)
+        self.eta0 = torch.zeros(space.dim, dtype=inputs.dtype, device=inputs.device)
+        self.chunk_size = chunk_size
+
+    def _matmat(self, block: np.ndarray) -> np.ndarray:
+        probes = torch.as_tensor(np.asarray(block).T, dtype=self.eta0.dtype, device=self.eta0.device)
+        out = _hessian_products(self.loss, self.params, self.eta0, probes, self.chunk_size).detach()
+        return out.double().cpu().numpy().T
+
+    def _matvec(self, v: np.ndarray) -> np.ndarray:
+        return self._matmat(np.asarray(v).reshape(-1, 1)).reshape(-1)
+
+    def _rmatvec(self, v: np.ndarray) -> np.ndarray:
+        return self._matvec(v)
+
+
+def noise_hessian_operator(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, *,
+                           chunk_size: int | None = 64) -> NoiseHessianOperator:
+    """∇²_η L̂(w, 0) as a :class:`NoiseHessianOperator`: ``hutchinson_trace(...)`` of it estimates Δ_η L̂.
+
+    >>> from droplab.landscape import hutchinson_trace
+    >>> from droplab.nn import GaussianDropout
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), GaussianDropout(sigma=0.3), nn.Linear(3, 1))
+    >>> x, y = torch.randn(4, 2), torch.randn(4, 1)
+    >>> est = hutchinson_trace(noise_hessian_operator(net, nn.functional.mse_loss, x, y), 8)
+    >>> est.n_probes
+    8
+    """
+    return NoiseHessianOperator(model, loss_fn, inputs, targets, chunk_size=chunk_size)
 
 
 def noise_laplacian_grad(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, *,

@@ -1,0 +1,119 @@
+"""Parameter blocks: one home for naming, flattening and unflattening a block of a model's parameters.
+
+A *block* is an ordered list of parameter names of a model (ZZX §3.5.2 analyse one layer's weight
+and bias). The analyses work on a block as one flat vector θ_B: :func:`flatten_block` reads it,
+:func:`unflatten_block` splits a flat vector (or a batch of them) back into named tensors, and
+:func:`forward_with` / :func:`block_loss` run the model with the block replaced, in evaluation mode
+or replaying a fixed noise mask, restoring the caller's modes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from droplab.nn import mc_mode, replay_masks
+from droplab.training.modes import evaluation
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+"""``loss_fn(outputs, targets)`` returning a scalar mean (or sum) over examples."""
+
+Masks = Mapping[str, Tensor]
+"""Noise of every noise layer by qualified name, as :func:`droplab.nn.replay_masks` takes it."""
+
+MAX_DENSE_ENTRIES = 50_000_000  # a D×D float32 matrix of 200 MB: D ≈ 7,000
+
+
+def parameter_block(model: nn.Module, params: Sequence[str | Tensor] | None = None) -> list[str]:
+    """Names of the block's parameters in the given order (default: every parameter of ``model``).
+
+    ``params`` holds parameter names or the parameter tensors themselves; anything else raises.
+    """
+    named = dict(model.named_parameters())
+    if params is None:
+        return list(named)
+    by_id = {id(p): k for k, p in named.items()}
+    names = []
+    for p in params:
+        name = p if isinstance(p, str) else by_id.get(id(p))
+        if name not in named:
+            shown = p if isinstance(p, str) else f"a tensor of shape {tuple(p.shape)}"
+            raise ValueError(f"params must be parameters of model (names from model.named_parameters() "
+                             f"{list(named)[:6]}...), got {shown}")
+        names.append(name)
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"params must list distinct parameters of model, got {names}")
+    return names
+
+
+def block_size(model: nn.Module, names: Sequence[str]) -> int:
+    """Number of scalar parameters in the block."""
+    named = dict(model.named_parameters())
+    return sum(named[k].numel() for k in names)
+
+
+def check_dense_size(dim: int, max_entries: int = MAX_DENSE_ENTRIES) -> None:
+    """Refuse a dense D×D matrix beyond ``max_entries`` entries, suggesting the Lanczos path."""
+    if dim * dim > max_entries:
+        raise ValueError(f"a dense Hessian of a block of D = {dim} parameters needs D² = {dim * dim:,} entries "
+                         f"({dim * dim * 4 / 1e9:.1f} GB in float32), above max_entries = {max_entries:,}; use "
+                         "hessian_operator with hessian_eigenpairs / hutchinson_trace, or a smaller block")
+
+
+def flatten_block(model: nn.Module, names: Sequence[str]) -> Tensor:
+    """The block's current values as one flat vector (detached)."""
+    named = dict(model.named_parameters())
+    return torch.cat([named[k].detach().reshape(-1) for k in names])
+
+
+def unflatten_block(model: nn.Module, names: Sequence[str], flat: Tensor) -> dict[str, Tensor]:
+    """Split ``flat`` (..., D) into the block's named tensors (..., *shape): the inverse of :func:`flatten_block`.
+
+    Leading dimensions are kept, so a batch of flat vectors (points, samples) unflattens at once.
+    """
+    named = dict(model.named_parameters())
+    sizes = [named[k].numel() for k in names]
+    if flat.shape[-1] != sum(sizes):
+        raise ValueError(f"flat must have last dimension {sum(sizes)} (the block's size), got shape "
+                         f"{tuple(flat.shape)}")
+    lead = flat.shape[:-1]
+    return {k: v.reshape(*lead, *named[k].shape) for k, v in zip(names, torch.split(flat, sizes, dim=-1))}
+
+
+def forward_with(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, mask: Masks | None) -> Tensor:
+    """``model(x)`` with ``params`` in evaluation mode; with ``mask`` the noise layers replay it.
+
+    Other layers (batch norm) stay in evaluation mode either way; the caller's modes are restored.
+    """
+    with evaluation(model), mc_mode(model, mask is not None), replay_masks(model, mask or {}):
+        return functional_call(model, dict(params), (x,))
+
+
+def block_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, names: Sequence[str],
+               mask: Masks | None, weight: float = 1.0) -> Callable[[Tensor], Tensor]:
+    """``flat ↦ weight · loss_fn(model(x), y)`` with the block set to ``flat``, the rest of θ frozen."""
+    base = {k: v.detach() for k, v in model.named_parameters()}
+
+    def f(flat: Tensor) -> Tensor:
+        value = loss_fn(forward_with(model, {**base, **unflatten_block(model, names, flat)}, x, mask), y)
+        if value.dim() != 0:
+            raise ValueError(f"loss_fn must return a scalar mean over examples, got shape {tuple(value.shape)}")
+        return value * weight
+
+    return f
+
+
+def linear_block_module(model: nn.Module, names: Sequence[str]) -> tuple[nn.Linear, bool] | None:
+    """The linear layer whose weight (and bias) the block is, in a supported order, else None."""
+    for prefix, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            w = f"{prefix}.weight" if prefix else "weight"
+            b = f"{prefix}.bias" if prefix else "bias"
+            if list(names) == [w]:
+                return module, False
+            if list(names) == [w, b] and module.bias is not None:
+                return module, True
+    return None
