@@ -164,15 +164,21 @@ def sweep(experiment_id: str, grid: tuple[str, ...], seeds: int, profile: str, s
 
 @main.command()
 @click.argument("name")
-@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
+@click.option("--split", type=click.Choice(["train", "test"]), default=None,
+              help="Only this split (default: both).")
 @click.option("--download", is_flag=True, help="Fetch missing files of a real dataset (network).")
-def data(name: str, split: str, download: bool) -> None:
-    """Check (or with --download fetch) a dataset and print its size."""
+def data(name: str, split: str | None, download: bool) -> None:
+    """Check (or with --download fetch) a dataset; print each split's size and class counts."""
     from droplab import data as _data
 
     options = {"download": True} if download else {}
-    ds = _data.load(name, split, **options)
-    click.echo(f"{name} {split}: x {tuple(ds.x.shape)}, y {tuple(ds.y.shape)}, classes {ds.n_classes}")
+    for s in [split] if split else list(_data.SPLITS):
+        ds = _data.load(name, s, **options)
+        click.echo(f"{name} {s}: {len(ds)} examples, x {tuple(ds.x.shape)}, y {tuple(ds.y.shape)}, "
+                   f"classes {ds.n_classes}")
+        counts = ds.class_counts()
+        if counts is not None:
+            click.echo("  per class: " + " ".join(f"{c}:{k}" for c, k in enumerate(counts)))
 
 
 def entry() -> None:

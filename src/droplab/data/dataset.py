@@ -43,6 +43,12 @@ class Dataset:
         """Inputs reshaped to (N, features) for fully connected nets."""
         return Dataset(self.name, self.split, self.x.reshape(len(self), -1), self.y, self.n_classes, self.meta)
 
+    def class_counts(self) -> list[int] | None:
+        """Examples per class ``[count of 0, ..., count of n_classes - 1]``; None unless ``y`` holds one class a row."""
+        if self.n_classes is None or self.y.dim() != 1:
+            return None
+        return torch.bincount(self.y, minlength=self.n_classes).tolist()
+
     @property
     def in_features(self) -> int:
         return int(self.x[0].numel())

@@ -12,7 +12,7 @@ from droplab import data as _data
 from droplab.experiments.run import RunContext
 from droplab.training import TrainConfig, accuracy, fit
 
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100")
+IMAGE_DATASETS = ("digits", "mnist-5k", "mnist", "fashion-mnist", "cifar10", "cifar100")
 
 
 def load_task(name: str, n_train: int | None = None, n_test: int | None = None, device: str = "cpu",
