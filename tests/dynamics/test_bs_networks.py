@@ -19,7 +19,7 @@ def test_attenuation_backprop_is_derivative_to_the_depth():
 def test_twins_share_weights_and_propagate_matches_eq130():
     torch.manual_seed(0)
     net = FNN([5, 6, 4, 3], "logistic", dropout={1: 0.5, 2: 0.5},
-              dropout_layer=lambda p: BernoulliDropout(p, scale="none"))
+              noise=lambda p: BernoulliDropout(p, scale="none"))
     x = torch.randn(4, 5)
     acts, _ = propagate(twin(net, "dropout", 0.5), x, "deterministic", 1)
     with evaluation(net), torch.no_grad():

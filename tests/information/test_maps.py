@@ -36,7 +36,7 @@ def test_kl_maps_sum_to_each_layers_per_sample_kl_and_restore_modes():
     from droplab.training import evaluation
 
     torch.manual_seed(0)
-    model = AllCNN("allcnn96", in_channels=1, width=0.1, dropout="information").train()
+    model = AllCNN("allcnn96", in_channels=1, width=0.1, noise="information").train()
     x = torch.rand(5, 1, 32, 32)
     maps = kl_maps(model, x, chunk=2)
     assert model.training

@@ -13,7 +13,7 @@ from droplab.nn import BernoulliDropout, InformationDropout
 
 @pytest.mark.parametrize("plan, convs, drops, size", [("allcnn32", 9, 2, 32), ("allcnn96", 15, 4, 96)])
 def test_allcnn_follows_table_2(plan, convs, drops, size):
-    model = AllCNN(plan, in_channels=3, width=1.0, dropout="bernoulli")
+    model = AllCNN(plan, in_channels=3, width=1.0, dropout=0.5)
     mods = list(model.features)
     conv = [m for m in mods if isinstance(m, nn.Conv2d)]
     assert len(conv) == convs
@@ -36,8 +36,8 @@ def test_allcnn_follows_table_2(plan, convs, drops, size):
 @pytest.mark.parametrize("kind", NOISE_KINDS)
 def test_every_kind_builds_and_runs(kind):
     torch.manual_seed(0)
-    cnn = AllCNN("allcnn32", in_channels=1, width=0.05, dropout=kind)
-    fnn = size_sweep_fnn(64, 12, dropout=kind)
+    cnn = AllCNN("allcnn32", in_channels=1, width=0.05, noise=kind, dropout=0.5)
+    fnn = size_sweep_fnn(64, 12, noise=kind, dropout=0.5)
     assert cnn(torch.rand(3, 1, 8, 8)).shape == (3, 10)
     assert fnn(torch.rand(3, 64)).shape == (3, 10)
     assert fnn.widths == [64, 12, 12, 12, 10]
@@ -46,7 +46,7 @@ def test_every_kind_builds_and_runs(kind):
 @pytest.mark.parametrize("cap", [0.5, 0.7, 1.0])
 def test_alpha_never_exceeds_the_cap(cap):
     torch.manual_seed(0)
-    model = AllCNN("allcnn32", in_channels=1, width=0.1, dropout="information", max_alpha=cap).train()
+    model = AllCNN("allcnn32", in_channels=1, width=0.1, noise="information", max_alpha=cap).train()
     layers = [m for m in model.modules() if isinstance(m, InformationDropout)]
     for layer in layers:  # drive the α heads into saturation
         nn.init.constant_(layer.head.bias, 50.0)
@@ -61,7 +61,7 @@ def test_alpha_never_exceeds_the_cap(cap):
 def test_loss_kl_term_is_beta_times_sum_of_layer_kls_over_n_train(beta):
     """Ground truth from Proposition 1 directly: KL = log(cap/α) per unit where f(x) > 0, 0 where f(x) = 0."""
     torch.manual_seed(1)
-    model = AllCNN("allcnn32", in_channels=1, width=0.1, dropout="information", max_alpha=0.5).train()
+    model = AllCNN("allcnn32", in_channels=1, width=0.1, noise="information", max_alpha=0.5).train()
     inputs = {}
     for name, layer in model.named_modules():
         if isinstance(layer, InformationDropout):
@@ -80,19 +80,19 @@ def test_loss_kl_term_is_beta_times_sum_of_layer_kls_over_n_train(beta):
 
 def test_bad_input():
     with pytest.raises(ValueError, match="max_alpha must be finite and > 0"):
-        AllCNN(dropout="information", max_alpha=0.0)
+        AllCNN(noise="information", max_alpha=0.0)
     with pytest.raises(ValueError, match="dropout kind must be one of"):
-        size_sweep_fnn(64, 8, dropout="gaussian-ish")
+        size_sweep_fnn(64, 8, noise="gaussian-ish")
     with pytest.raises(ValueError, match="activation must be one of"):
         AllCNN(activation="tanh")
     with pytest.raises(ValueError, match="beta must be finite and >= 0"):
-        ib_loss_fn(AllCNN(dropout="information"), -1.0, 10)
+        ib_loss_fn(AllCNN(noise="information"), -1.0, 10)
     with pytest.raises(ValueError, match="no information or variational dropout layers"):
-        ib_loss_fn(AllCNN(dropout="bernoulli"), 1.0, 10)
+        ib_loss_fn(AllCNN(dropout=0.5), 1.0, 10)
 
 
 def test_information_kind_needs_relu_or_softplus():
     with pytest.raises(ValueError, match="activation \\(Information Dropout's prior follows it\\) must be one of"):
-        size_sweep_fnn(64, 8, dropout="information", activation="tanh")
-    assert isinstance(size_sweep_fnn(64, 8, dropout="information", activation="softplus").net[2], InformationDropout)
-    assert size_sweep_fnn(64, 8, dropout="information", activation="softplus").net[2].prior == "log-normal"
+        size_sweep_fnn(64, 8, noise="information", activation="tanh")
+    assert isinstance(size_sweep_fnn(64, 8, noise="information", activation="softplus").net[2], InformationDropout)
+    assert size_sweep_fnn(64, 8, noise="information", activation="softplus").net[2].prior == "log-normal"

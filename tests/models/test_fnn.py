@@ -18,7 +18,7 @@ def test_dropout_positions_input_and_hidden():
 
 
 def test_pluggable_layer_type_is_torch_dropout():
-    net = FNN([5, 4, 2], dropout={1: 0.3}, dropout_layer=nn.Dropout)
+    net = FNN([5, 4, 2], dropout={1: 0.3}, noise=nn.Dropout)
     assert isinstance(net.net[2], nn.Dropout) and net.net[2].p == 0.3
 
 
@@ -30,7 +30,7 @@ def test_logistic_family_eq27():
 
 def test_eval_mode_is_the_weight_scaled_network():
     torch.manual_seed(0)
-    net = FNN([6, 5, 2], activation="linear", dropout={1: 0.25}, dropout_layer=lambda p: BernoulliDropout(p, "none"))
+    net = FNN([6, 5, 2], activation="linear", dropout={1: 0.25}, noise=lambda p: BernoulliDropout(p, "none"))
     x = torch.randn(3, 6)
     net.eval()
     lin1, lin2 = net.linears

@@ -161,7 +161,7 @@ def test_eq181_ensemble_part_is_the_exact_ensemble_gradient_and_decay_is_weight_
 
     torch.manual_seed(6)
     net = FNN([4, 5, 2], "logistic", dropout={1: 0.4},
-              dropout_layer=lambda p: BernoulliDropout(p, scale="none")).double()
+              noise=lambda p: BernoulliDropout(p, scale="none")).double()
     x, _ = data(n=9, d=4, m=2)
     t = torch.rand(9, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
 

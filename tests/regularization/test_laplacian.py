@@ -149,7 +149,7 @@ def test_laplacian_gradient_matches_directional_differences(make):
 ], ids=["2-layer", "3-layer-input-dropout", "4-layer"])
 def test_sps_closed_form_on_the_zero_loss_manifold(widths, dropout):
     torch.manual_seed(len(widths))
-    model = FNN(widths, "relu", dropout=dropout, dropout_layer=lambda p: UnitGaussian(p)).double()
+    model = FNN(widths, "relu", dropout=dropout, noise=lambda p: UnitGaussian(p)).double()
     x, _ = data(n=9, d=widths[0])
     with torch.no_grad():
         y = model.eval()(x)  # targets = the ensemble output: the weights lie on Γ (zero loss)

@@ -22,7 +22,7 @@ def information_layers(model: nn.Module) -> dict[str, InformationDropout]:
     layers = {name: m for name, m in model.named_modules() if isinstance(m, InformationDropout)}
     if not layers:
         raise ValueError("model has no droplab.nn.InformationDropout layers, so it has no KL to map; "
-                         "build it with dropout='information'")
+                         "build it with noise='information'")
     return layers
 
 

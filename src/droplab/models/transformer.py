@@ -1,7 +1,8 @@
 """The encoder–decoder transformer of Zhang, Zhou & Xu 2024, App. A (Vaswani et al. 2017, post-norm).
 
 Defaults are the paper's: d_model 50, d_k = d_v = 20, d_ff 256, 4 heads, 3 layers. Dropout
-(``drop``, the paper's rate 0.9 is a keep probability: ``drop = 0.1``) is applied to the output
+(the models' convention, :mod:`droplab.nn.kinds`: ``dropout`` the drop probability — the paper's
+rate 0.9 is a keep probability: ``dropout = 0.1`` —, ``noise`` the kind) is applied to the output
 of each sub-layer before it is added to the sub-layer input and normalized, and to the sums of
 the embeddings and the positional encodings in both stacks, as in Vaswani et al. §5.4.
 
@@ -20,9 +21,9 @@ import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_int, check_probability
-from droplab.nn import BernoulliDropout
+from droplab.nn.kinds import NoiseFactory, make_noise, places_noise
 
-Factory = Callable[[float], nn.Module]
+Layer = Callable[[], nn.Module]  # builds the model's noise layer (or the identity)
 
 
 class MultiHeadAttention(nn.Module):
@@ -51,21 +52,21 @@ class MultiHeadAttention(nn.Module):
 class _Sublayer(nn.Module):
     """LayerNorm(x + Dropout(sublayer(x)))."""
 
-    def __init__(self, d_model: int, drop: float, dropout_layer: Factory) -> None:
+    def __init__(self, d_model: int, layer: Layer) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(d_model)
-        self.drop = dropout_layer(drop) if drop > 0 else nn.Identity()
+        self.drop = layer()
 
     def forward(self, x: Tensor, out: Tensor) -> Tensor:
         return self.norm(x + self.drop(out))
 
 
 class EncoderLayer(nn.Module):
-    def __init__(self, d_model: int, heads: int, d_k: int, d_v: int, d_ff: int, drop: float, f: Factory) -> None:
+    def __init__(self, d_model: int, heads: int, d_k: int, d_v: int, d_ff: int, layer: Layer) -> None:
         super().__init__()
         self.attn = MultiHeadAttention(d_model, heads, d_k, d_v)
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
-        self.s1, self.s2 = _Sublayer(d_model, drop, f), _Sublayer(d_model, drop, f)
+        self.s1, self.s2 = _Sublayer(d_model, layer), _Sublayer(d_model, layer)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         x = self.s1(x, self.attn(x, x, mask))
@@ -73,12 +74,12 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, d_model: int, heads: int, d_k: int, d_v: int, d_ff: int, drop: float, f: Factory) -> None:
+    def __init__(self, d_model: int, heads: int, d_k: int, d_v: int, d_ff: int, layer: Layer) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads, d_k, d_v)
         self.cross_attn = MultiHeadAttention(d_model, heads, d_k, d_v)
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
-        self.s1, self.s2, self.s3 = (_Sublayer(d_model, drop, f) for _ in range(3))
+        self.s1, self.s2, self.s3 = (_Sublayer(d_model, layer) for _ in range(3))
 
     def forward(self, y: Tensor, memory: Tensor, self_mask: Tensor, cross_mask: Tensor) -> Tensor:
         y = self.s1(y, self.self_attn(y, y, self_mask))
@@ -100,29 +101,31 @@ def positional_encoding(length: int, d_model: int) -> Tensor:
 class Transformer(nn.Module):
     """Encoder–decoder transformer; ``forward(x)`` with x = (N, 2, L) → (N, L, tgt_vocab) logits.
 
-    >>> m = Transformer(src_vocab=11, tgt_vocab=13, max_len=6, drop=0.1)
+    >>> m = Transformer(src_vocab=11, tgt_vocab=13, max_len=6, dropout=0.1)
     >>> m(torch.ones(3, 2, 6, dtype=torch.long)).shape
     torch.Size([3, 6, 13])
     """
 
     def __init__(self, src_vocab: int, tgt_vocab: int, *, max_len: int = 64, d_model: int = 50, d_k: int = 20,
-                 d_v: int = 20, d_ff: int = 256, heads: int = 4, layers: int = 3, drop: float = 0.0,
-                 pad: int = 0, dropout_layer: Factory = BernoulliDropout) -> None:
+                 d_v: int = 20, d_ff: int = 256, heads: int = 4, layers: int = 3, dropout: float = 0.0,
+                 noise: str | NoiseFactory = "bernoulli", pad: int = 0) -> None:
         super().__init__()
         for name, v in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("max_len", max_len),
                         ("d_model", d_model), ("heads", heads), ("layers", layers)):
             check_int(name, v, minimum=1)
-        check_probability("drop", drop)
+        check_probability("dropout", dropout)
+        place = places_noise(noise, dropout)
+
+        def layer() -> nn.Module:  # sub-layer outputs are signed: no activation for Information Dropout's prior
+            return make_noise(noise, d_model, activation="linear", p=dropout) if place else nn.Identity()
+
         self.pad, self.d_model = pad, d_model
         self.src_embed = nn.Embedding(src_vocab, d_model, padding_idx=pad)
         self.tgt_embed = nn.Embedding(tgt_vocab, d_model, padding_idx=pad)
         self.register_buffer("pe", positional_encoding(max_len, d_model), persistent=False)
-        self.src_drop = dropout_layer(drop) if drop > 0 else nn.Identity()
-        self.tgt_drop = dropout_layer(drop) if drop > 0 else nn.Identity()
-        self.encoder = nn.ModuleList(EncoderLayer(d_model, heads, d_k, d_v, d_ff, drop, dropout_layer)
-                                     for _ in range(layers))
-        self.decoder = nn.ModuleList(DecoderLayer(d_model, heads, d_k, d_v, d_ff, drop, dropout_layer)
-                                     for _ in range(layers))
+        self.src_drop, self.tgt_drop = layer(), layer()
+        self.encoder = nn.ModuleList(EncoderLayer(d_model, heads, d_k, d_v, d_ff, layer) for _ in range(layers))
+        self.decoder = nn.ModuleList(DecoderLayer(d_model, heads, d_k, d_v, d_ff, layer) for _ in range(layers))
         self.out = nn.Linear(d_model, tgt_vocab)
 
     def forward(self, x: Tensor) -> Tensor:

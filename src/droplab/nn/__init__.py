@@ -12,6 +12,7 @@ from droplab.nn.dropconnect import DropConnectLinear
 from droplab.nn.dropin import Dropin
 from droplab.nn.gaussian import GaussianDropout
 from droplab.nn.information import InformationDropout
+from droplab.nn.kinds import NOISE_KINDS, NoiseFactory, check_noise, make_noise
 from droplab.nn.lognormal import LogNormalDropout
 from droplab.nn.modes import mc_mode, named_noise_layers, noise_layers, record_masks, replay_masks
 from droplab.nn.ou import OUDropout
@@ -28,6 +29,11 @@ __all__ = [
     "named_noise_layers",
     "record_masks",
     "replay_masks",
+    # noise layers by name: the models' ``noise`` argument
+    "NOISE_KINDS",
+    "NoiseFactory",
+    "make_noise",
+    "check_noise",
     # unit noise: Bernoulli and its relatives (Baldi & Sadowski 2014)
     "BernoulliDropout",
     "Dropin",

@@ -82,7 +82,7 @@ def run(cfg: ClutteredKLConfig, ctx: RunContext) -> None:
     rows, shown = [], {}
     for beta in cfg.betas:
         torch.manual_seed(cfg.seed)
-        model = AllCNN("allcnn96", 10, in_channels=1, width=cfg.width, dropout="information",
+        model = AllCNN("allcnn96", 10, in_channels=1, width=cfg.width, noise="information",
                        max_alpha=cfg.max_alpha).to(cfg.device)
         train_stage(ctx, f"train_beta{beta:g}", model, ib_loss_fn(model, beta, len(train)), train, None,
                     recipe.train_config(len(train), seed=cfg.seed))

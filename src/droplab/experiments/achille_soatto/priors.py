@@ -75,7 +75,7 @@ def run(cfg: PriorsConfig, ctx: RunContext) -> None:
     for activation, prior in (("relu", "log-uniform"), ("softplus", "log-normal")):
         torch.manual_seed(cfg.seed)
         model = AllCNN("allcnn32", train.n_classes, in_channels=train.x.shape[1], width=cfg.width,
-                       activation=activation, dropout="information", max_alpha=cfg.max_alpha).to(cfg.device)
+                       activation=activation, noise="information", max_alpha=cfg.max_alpha).to(cfg.device)
         train_stage(ctx, f"train_{activation}", model, ib_loss_fn(model, cfg.beta, len(train)), train, None,
                     recipe.train_config(len(train), seed=cfg.seed))
         recompute_batchnorm(model, train.x, batch_size=cfg.batch_size)

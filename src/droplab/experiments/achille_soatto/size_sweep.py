@@ -32,7 +32,8 @@ from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
 from droplab.experiments.run import RunContext  # noqa: E402
 from droplab.information import InformationDropoutRecipe, ib_loss_fn, recompute_batchnorm  # noqa: E402
-from droplab.models import AllCNN, check_noise, size_sweep_fnn  # noqa: E402
+from droplab.models import AllCNN, size_sweep_fnn  # noqa: E402
+from droplab.nn import check_noise  # noqa: E402
 from droplab.training import accuracy  # noqa: E402
 
 MODELS = ("fnn", "allcnn32")
@@ -108,10 +109,10 @@ def _data_for(cfg: SizeSweepConfig) -> tuple[_data.Dataset, _data.Dataset]:
 
 def _build(cfg: SizeSweepConfig, kind: str, size: float, train: _data.Dataset) -> nn.Module:
     if cfg.model == "fnn":
-        return size_sweep_fnn(train.in_features, int(size), train.n_classes, dropout=kind,
-                              activation=cfg.activation, p=cfg.p, max_alpha=cfg.max_alpha)
+        return size_sweep_fnn(train.in_features, int(size), train.n_classes, noise=kind,
+                              activation=cfg.activation, dropout=cfg.p, max_alpha=cfg.max_alpha)
     return AllCNN("allcnn32", train.n_classes, in_channels=train.x.shape[1], width=size, activation=cfg.activation,
-                  dropout=kind, p=cfg.p, max_alpha=cfg.max_alpha)
+                  noise=kind, dropout=cfg.p, max_alpha=cfg.max_alpha)
 
 
 def _sweep(cfg: SizeSweepConfig, ctx: RunContext) -> None:

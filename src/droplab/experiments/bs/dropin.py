@@ -71,7 +71,7 @@ def _net(cfg: DropinConfig, n_in: int, n_out: int, variant: str) -> nn.Module:
         return FNN([n_in, *cfg.hidden, n_out], "logistic")
     layer = (lambda q: BernoulliDropout(q, scale="none")) if variant == "dropout" else Dropin
     rates = {0: cfg.q_input, **{k: cfg.q_hidden for k in range(1, len(cfg.hidden) + 1)}}
-    return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=rates, dropout_layer=layer)
+    return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=rates, noise=layer)
 
 
 @experiment(

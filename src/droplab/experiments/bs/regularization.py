@@ -193,7 +193,7 @@ def run(cfg: BSRegularizationConfig, ctx: RunContext) -> None:
             [cfg.dim, cfg.hidden, 1],
             "logistic",
             dropout={1: drop},
-            dropout_layer=lambda p: BernoulliDropout(p, scale="none"),
+            noise=lambda p: BernoulliDropout(p, scale="none"),
         ).double()
         return _train_and_compare(
             cfg, net, x, y, "net.3.weight", lambda m: top_layer_expected_gradient(m, x, y.unsqueeze(1))

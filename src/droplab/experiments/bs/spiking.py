@@ -86,7 +86,7 @@ def twin(trained: FNN, kind: str, r: float) -> FNN:
     )
     n_hidden = len(trained.widths) - 2
     net = FNN(
-        trained.widths, "logistic", dropout={k: 1 - r for k in range(1, n_hidden + 1)}, dropout_layer=layer
+        trained.widths, "logistic", dropout={k: 1 - r for k in range(1, n_hidden + 1)}, noise=layer
     )
     net.load_state_dict(trained.state_dict())
     return net
@@ -138,7 +138,7 @@ def run(cfg: SpikingConfig, ctx: RunContext) -> None:
         [train.in_features, *cfg.hidden, train.n_classes],
         "logistic",
         dropout={k: 1 - cfg.r for k in range(1, len(cfg.hidden) + 1)},
-        dropout_layer=lambda p: BernoulliDropout(p, scale="none"),
+        noise=lambda p: BernoulliDropout(p, scale="none"),
     )
     metrics = train_stage(
         ctx,

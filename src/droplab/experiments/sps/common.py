@@ -54,7 +54,7 @@ def student(cfg: TeacherStudentConfig, hidden: tuple[int, ...] | None = None,
     torch.manual_seed(cfg.seed)
     widths = [cfg.dim, *hidden, 1]
     return FNN(widths, "relu", dropout={k: 0.5 for k in range(1, len(hidden) + 1)},
-               dropout_layer=lambda _: GaussianDropout(sigma=sigma)).double()
+               noise=lambda _: GaussianDropout(sigma=sigma)).double()
 
 
 def teacher_data(cfg: TeacherStudentConfig, split: str = "train", n_test: int = 500) -> tuple[Tensor, Tensor]:

@@ -172,12 +172,12 @@ def _build(cfg: FlatMinimaConfig, train: Dataset, with_dropout: bool) -> nn.Modu
         return FNN([train.in_features, *cfg.hidden, train.n_classes], "relu", dropout=dropout)
     drop = 1 - cfg.keep[0] if with_dropout else 0.0
     if cfg.model == "transformer":
-        return Transformer(train.meta["src_vocab"], train.meta["tgt_vocab"], max_len=train.x.shape[-1], drop=drop,
+        return Transformer(train.meta["src_vocab"], train.meta["tgt_vocab"], max_len=train.x.shape[-1], dropout=drop,
                            pad=train.meta["pad"])
     channels = train.x.shape[1]
     if cfg.model == "vgg9":
-        return VGG9(train.n_classes, in_channels=channels, image_size=train.x.shape[-1], width=cfg.width, drop=drop)
-    return ResNet20(train.n_classes, in_channels=channels, width=cfg.width, drop=drop)
+        return VGG9(train.n_classes, in_channels=channels, image_size=train.x.shape[-1], width=cfg.width, dropout=drop)
+    return ResNet20(train.n_classes, in_channels=channels, width=cfg.width, dropout=drop)
 
 
 def _profiles(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, gen_seed: int) -> dict[str, Any]:
