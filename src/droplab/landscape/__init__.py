@@ -8,7 +8,7 @@ from droplab.landscape.directions import (
     direction_from_vector,
     filter_normalized_direction,
 )
-from droplab.landscape.flatness import IntervalFlatness, interval_flatness
+from droplab.landscape.flatness import IntervalFlatness, direction_flatness, interval_flatness
 from droplab.landscape.ggn import ggn
 from droplab.landscape.hessian import METHODS, block_hessian, expected_hessian
 from droplab.landscape.operator import HessianOperator, hessian_operator
@@ -21,7 +21,7 @@ __all__ = [
     # profiles
     "loss_profile", "loss_surface",
     # flatness
-    "interval_flatness", "IntervalFlatness",
+    "interval_flatness", "direction_flatness", "IntervalFlatness",
     # curvature of a parameter block (loss semantics: LOSSES)
     "block_hessian", "expected_hessian", "ggn", "BlockHessian", "hessian_operator", "HessianOperator",
     "hessian_eigenpairs", "Eigenpairs", "hutchinson_trace", "TraceEstimate", "parameter_block",

@@ -8,16 +8,15 @@ Profiles are evaluated in batches of parameter points with ``torch.func.vmap`` o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from droplab._params import LossFn
 from droplab.landscape.directions import check_direction
 from droplab.training.modes import evaluation
-
-LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def _points_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor,

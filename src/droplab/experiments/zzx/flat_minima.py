@@ -32,7 +32,7 @@ from droplab.experiments.common import load_task, train_stage  # noqa: E402
 from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
 from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.landscape import filter_normalized_direction, interval_flatness, loss_profile  # noqa: E402
+from droplab.landscape import direction_flatness, filter_normalized_direction, loss_profile  # noqa: E402
 from droplab.models import FNN, VGG9, ResNet20, Transformer, sequence_loss  # noqa: E402
 from droplab.training import TrainConfig  # noqa: E402
 
@@ -68,7 +68,7 @@ class FlatMinimaConfig(ExperimentConfig):
     granularity: str = "filter"
     plot_radius: float = 1.0
     radius: float = 4.0
-    tol: float = 1e-3
+    tol: float = 1e-3  # relative bisection tolerance of each width end (interval_flatness)
     profile_points: int = 41
     level: float | None = 0.5
     near_zero: float | None = 0.05
@@ -180,38 +180,29 @@ def _build(cfg: FlatMinimaConfig, train: Dataset, with_dropout: bool) -> nn.Modu
     return ResNet20(train.n_classes, in_channels=channels, width=cfg.width, dropout=drop)
 
 
+def _directions(model: nn.Module, cfg: FlatMinimaConfig, gen_seed: int) -> list[list[torch.Tensor]]:
+    """``cfg.n_directions`` filter-normalized directions, the same for the profiles and the widths."""
+    g = torch.Generator().manual_seed(gen_seed)
+    return [filter_normalized_direction(model, g, cfg.granularity) for _ in range(cfg.n_directions)]
+
+
 def _profiles(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, gen_seed: int) -> dict[str, Any]:
     """1D profiles along ``cfg.n_directions`` filter-normalized directions and Definition 2's widths."""
-    g = torch.Generator().manual_seed(gen_seed)
     alphas = torch.linspace(-cfg.plot_radius, cfg.plot_radius, cfg.profile_points)
-    curves, rel = [], []
-    for _ in range(cfg.n_directions):
-        d = filter_normalized_direction(model, g, cfg.granularity)
-        curves.append(loss_profile(model, loss_fn, data, d, alphas))
-
-        def profile(delta: float, d=d) -> float:
-            return float(loss_profile(model, loss_fn, data, d, [delta])[0])
-
-        loss0 = profile(0.0)
-        if loss0 > 0:
-            fl = interval_flatness(profile, factor=2.0, radius=cfg.radius, tol=cfg.tol * cfg.radius,
-                                   initial=cfg.radius / 64)
-            rel.append(fl.width)
-    return {"alphas": alphas, "curves": torch.stack(curves), "interval_flatness": rel, "loss0": loss0}
+    dirs = _directions(model, cfg, gen_seed)
+    curves = torch.stack([loss_profile(model, loss_fn, data, d, alphas) for d in dirs])
+    loss0 = float(loss_profile(model, loss_fn, data, dirs[0], [0.0])[0])
+    rel = [fl.width for fl in direction_flatness(model, loss_fn, data, dirs, 2.0, cfg.radius, cfg.tol,
+                                                 initial=cfg.radius / 64)] if loss0 > 0 else []
+    return {"alphas": alphas, "curves": curves, "interval_flatness": rel, "loss0": loss0}
 
 
 def _level_widths(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, level: float,
                   gen_seed: int) -> dict[str, Any]:
     """Width of {α : L(θ* + α d) ≤ level} along the same directions as :func:`_profiles`."""
-    g = torch.Generator().manual_seed(gen_seed)
-    widths, unbounded = [], 0
-    for _ in range(cfg.n_directions):
-        d = filter_normalized_direction(model, g, cfg.granularity)
-        fl = interval_flatness(lambda t, d=d: float(loss_profile(model, loss_fn, data, d, [t])[0]),
-                               radius=cfg.radius, tol=cfg.tol * cfg.radius, initial=cfg.radius / 64, level=level)
-        widths.append(fl.width)
-        unbounded += not fl.bounded
-    return {"level_width": widths, "unbounded": unbounded}
+    found = direction_flatness(model, loss_fn, data, _directions(model, cfg, gen_seed), radius=cfg.radius,
+                               tol=cfg.tol, initial=cfg.radius / 64, level=level)
+    return {"level_width": [fl.width for fl in found], "unbounded": sum(not fl.bounded for fl in found)}
 
 
 def flat_minima(cfg: FlatMinimaConfig, ctx: RunContext, where: str, claim_id: str) -> None:

@@ -25,7 +25,7 @@ from droplab.experiments.common import load_task, train_stage  # noqa: E402
 from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
 from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.landscape import block_hessian, direction_from_vector, interval_flatness, loss_profile  # noqa: E402
+from droplab.landscape import block_hessian, direction_flatness, direction_from_vector  # noqa: E402
 from droplab.models import FNN  # noqa: E402
 from droplab.noise_structure import (  # noqa: E402
     alignment,
@@ -56,7 +56,7 @@ class NoiseConfig(ExperimentConfig):
     radius: float = 40.0
     chunk: int = 32
     n_boot: int = 200
-    flat_tol: float = 1e-3
+    flat_tol: float = 1e-3  # relative bisection tolerance of each width end (interval_flatness)
 
     PROFILES = {
         "smoke": {"n_train": 200, "hidden": (12, 12), "pairs": ((0.8, 0.1),), "steps": 30, "n_samples": 16,
@@ -122,14 +122,11 @@ def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
             spectrum = pca(samples[kind], k=min(cfg.n_directions, samples[kind].shape[0] - 1))
 
             def widths(spectrum=spectrum, model=model, data=data) -> torch.Tensor:
-                out = []
-                for v in spectrum.vectors.T:
-                    d = direction_from_vector(model, v, params=[dict(model.named_parameters())[k] for k in BLOCK])
-                    fl = interval_flatness(lambda t, d=d: float(loss_profile(model, CE, data, d, [t])[0]),
-                                           radius=cfg.radius, tol=cfg.flat_tol * cfg.radius,
+                block = [dict(model.named_parameters())[k] for k in BLOCK]
+                dirs = [direction_from_vector(model, v, params=block) for v in spectrum.vectors.T]
+                found = direction_flatness(model, CE, data, dirs, radius=cfg.radius, tol=cfg.flat_tol,
                                            initial=cfg.radius / 64)
-                    out.append(fl.width)
-                return torch.tensor(out)
+                return torch.tensor([fl.width for fl in found])
 
             flat = ctx.stage(f"flatness_{kind}_keep{keep}_lr{lr}", widths)
             fit = power_law_fit(spectrum.values, flat, n_boot=cfg.n_boot, generator=ctx.generator(2))
