@@ -16,6 +16,15 @@ def test_attenuation_backprop_is_derivative_to_the_depth():
     assert all(abs(r / 1e-6 - 1) < 1e-9 for r in ratios)
 
 
+def test_attenuation_backpercolation_mean_square_is_keep_to_the_depth():
+    # Orthogonal Wᵀ keeps norms and E‖δ ⊙ g‖² = q‖g‖² for δ ~ Bernoulli(q) given g, so E[ratio²] = q^L
+    # exactly (adaptive: q = the derivative; fixed: q = p). Monte Carlo over passes, 5 standard errors.
+    for rule, q in (("adaptive", 0.6), ("fixed", 0.3)):
+        ratios = torch.tensor(attenuation(4, 20, 0.6, rule, 0.3, 4000, torch.Generator().manual_seed(1)))
+        sq = ratios ** 2
+        assert abs(float(sq.mean()) - q ** 4) < 5 * float(sq.std()) / 4000 ** 0.5
+
+
 def test_twins_share_weights_and_propagate_matches_eq130():
     torch.manual_seed(0)
     net = FNN([5, 6, 4, 3], "logistic", dropout={1: 0.5, 2: 0.5},

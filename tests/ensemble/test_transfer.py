@@ -33,6 +33,19 @@ def test_relu_gaussian_mean_eq72_against_quadrature(mu, sigma):
     assert abs(float(T.relu_gaussian_mean(torch.tensor(mu, dtype=F64), sigma, slope=2.0)) - ref) < 1e-7
 
 
+@pytest.mark.parametrize("mu", [-3.0, 0.0, 0.4, 2.5])
+@pytest.mark.parametrize("sigma", [0.1, 1.0, 3.0])
+def test_relu_gaussian_second_moment_against_quadrature(mu, sigma):
+    # E RL(S)² = ∫_0^∞ λ² s² N(s; μ, σ²) ds by a fine trapezoid rule (the kink defeats Gauss–Hermite)
+    s = torch.linspace(0, mu + 12 * sigma + 12, 400001, dtype=F64)
+    density = torch.exp(-0.5 * ((s - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+    ref = float(torch.trapezoid(4.0 * s * s * density, s))
+    got = float(T.relu_gaussian_second_moment(torch.tensor(mu, dtype=F64), sigma, slope=2.0))
+    assert abs(got - ref) < 1e-7 * max(1.0, ref)
+    mu_t = torch.tensor([-1.0, 0.0, 1.5], dtype=F64)  # σ = 0: the deterministic limit λ² max(μ, 0)²
+    torch.testing.assert_close(T.relu_gaussian_second_moment(mu_t, 0.0, slope=2.0), 4 * mu_t.clamp_min(0) ** 2)
+
+
 def test_relu_gaussian_special_cases():
     torch.testing.assert_close(T.relu_gaussian_mean(torch.tensor(0.0, dtype=F64), 2.0),
                                torch.tensor(2 / math.sqrt(2 * math.pi), dtype=F64))  # eq. 74

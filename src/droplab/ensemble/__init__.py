@@ -60,6 +60,7 @@ from droplab.ensemble.transfer import (
     nwgm_identity_gap,
     relu_finite_gap,
     relu_gaussian_mean,
+    relu_gaussian_second_moment,
     relu_uniform_mean,
 )
 
@@ -80,7 +81,8 @@ __all__ = [
     "connection_dropout_moments", "connection_dropout_layer", "point_moments", "enumerate_subnetworks",
     "SubnetworkEnsemble",
     # transfer functions (§7, App. A, D, F)
-    "relu_gaussian_mean", "relu_uniform_mean", "relu_finite_gap", "logistic", "logistic_derivative",
+    "relu_gaussian_mean", "relu_gaussian_second_moment", "relu_uniform_mean", "relu_finite_gap", "logistic",
+    "logistic_derivative",
     "logistic_gaussian_mean", "PROBIT_ALPHA", "logistic_derivative_mean_first_order",
     "logistic_derivative_mean_second_order", "nwgm_identity_gap",
     # Monte Carlo (§9)

@@ -39,6 +39,23 @@ def relu_gaussian_mean(mu: Tensor | float, sigma: Tensor | float, slope: float =
     return slope * torch.where(sigma > 0, smooth, mu.clamp_min(0))
 
 
+def relu_gaussian_second_moment(mu: Tensor | float, sigma: Tensor | float, slope: float = 1.0) -> Tensor:
+    """``E(RL(S)²) = λ²[(μ² + σ²) Φ(μ/σ) + μ σ φ(μ/σ)]`` for S ~ N(μ, σ²), threshold 0, slope λ.
+
+    The companion of eq. 72 (integrate s² against the Gaussian on s > 0); with
+    :func:`relu_gaussian_mean` it gives Var(RL(S)), the exact standard error of a Monte Carlo mean
+    of RL(S) (a sample variance is 0 where every draw is negative). ``sigma = 0`` gives
+    ``λ² max(μ, 0)²``.
+    """
+    mu = torch.as_tensor(mu, dtype=torch.get_default_dtype() if not isinstance(mu, Tensor) else None)
+    sigma = torch.as_tensor(sigma, dtype=mu.dtype, device=mu.device)
+    check_positive("sigma", sigma, allow_zero=True)
+    safe = torch.where(sigma > 0, sigma, torch.ones_like(sigma))
+    z = mu / safe
+    smooth = (mu ** 2 + safe ** 2) * _normal_cdf(z) + mu * safe * torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    return slope ** 2 * torch.where(sigma > 0, smooth, mu.clamp_min(0) ** 2)
+
+
 def relu_uniform_mean(low: Tensor | float, high: Tensor | float, slope: float = 1.0) -> Tensor:
     """``E(RL(S))`` for S ~ U[low, high]: ``λ (high₊² − low₊²) / (2(high − low))`` (App. A; eq. 190 when low = −high).
 

@@ -34,6 +34,7 @@ from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
 from droplab.experiments.run import RunContext  # noqa: E402
 from droplab.nn import BackpercolationSigmoid  # noqa: E402
+from droplab.nn.functional import backpercolation_factor  # noqa: E402
 from droplab.training import TrainConfig, accuracy, fit  # noqa: E402
 
 PAPER = "Baldi & Sadowski 2014"
@@ -86,7 +87,8 @@ def attenuation(
     """‖signal at layer 1‖ / ‖signal at the output‖ in the reverse net, one value per backward pass.
 
     Random orthogonal weights (norm-preserving), every node derivative equal to ``derivative``: backprop
-    multiplies by it, backpercolation by δ ~ Bernoulli(derivative) (adaptive) or Bernoulli(p) (fixed).
+    multiplies by it, backpercolation by the layer's own factor (:func:`droplab.nn.functional.backpercolation_factor`:
+    δ ~ Bernoulli(derivative), adaptive, or Bernoulli(p), fixed).
     """
     weights = [
         torch.linalg.qr(torch.randn(width, width, generator=generator, dtype=torch.float64))[0]
@@ -98,8 +100,8 @@ def attenuation(
         if rule == "backprop":
             g = derivative * g
         else:
-            keep = derivative if rule == "adaptive" else p
-            g = g * (torch.rand(g.shape, generator=generator, dtype=g.dtype) < keep).to(g.dtype)
+            g = g * backpercolation_factor(torch.full_like(g, derivative), None if rule == "adaptive" else p,
+                                           generator=generator)
         g = g @ w  # multiply by Wᵀ (rows are passes)
     return (g.norm(dim=1) / start).tolist()
 

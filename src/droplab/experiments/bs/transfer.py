@@ -49,13 +49,6 @@ class TransferConfig(ExperimentConfig):
         check_positive("sigma_max", self.sigma_max)
 
 
-def relu_second_moment(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """``E ReLU(S)² = (μ² + σ²)Φ(μ/σ) + μσφ(μ/σ)`` for S ~ N(μ, σ²), σ > 0 (for standard errors)."""
-    z = mu / sigma
-    cdf = 0.5 * torch.erfc(-z / math.sqrt(2))
-    return (mu ** 2 + sigma ** 2) * cdf + mu * sigma * torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-
-
 @experiment("bs-transfer", paper=PAPER, reproduces="§7.2, App. A, D, F: E(f(S)) for ReLU and logistic against "
             "Monte Carlo", config=TransferConfig)
 def run(cfg: TransferConfig, ctx: RunContext) -> None:
@@ -74,7 +67,7 @@ def run(cfg: TransferConfig, ctx: RunContext) -> None:
     der_mc, _ = mc(T.logistic_derivative(s))
     relu72 = T.relu_gaussian_mean(mm, ss)
     # The standard error uses the exact variance of ReLU(S): a sample std is 0 where every draw is negative.
-    exact_se = (relu_second_moment(mm, ss) - relu72 ** 2).clamp_min(0).sqrt() / math.sqrt(k)
+    exact_se = (T.relu_gaussian_second_moment(mm, ss) - relu72 ** 2).clamp_min(0).sqrt() / math.sqrt(k)
     within72 = float(((relu72 - relu_mc).abs() <= cfg.z * exact_se).double().mean())
     a = sigma
     u = -a[:, None] + 2 * a[:, None] * torch.rand(len(a), k, generator=g, dtype=F64)
