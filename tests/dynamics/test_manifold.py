@@ -80,7 +80,7 @@ def test_ou_noise_has_the_stationary_law_and_correlation():
     from droplab.dynamics import ou_path, ou_rho
 
     rho, sigma, chains = ou_rho(3.0), 0.3, 20000
-    path = ou_path((chains,), 4, sigma, rho, generator=torch.Generator().manual_seed(0))
+    path = ou_path((chains,), 4, sigma, 3.0, generator=torch.Generator().manual_seed(0))
     var = path.pow(2).mean(1)
     corr = (path[1:] * path[:-1]).mean(1) / sigma**2
     # Var of a sample second moment of N(0, σ²) over n chains: 2σ⁴/n → stderr σ²·√(2/n) ≈ 0.01σ²;

@@ -11,7 +11,7 @@ from droplab.dynamics.manifold import (
     retract,
     tangent_projector,
 )
-from droplab.dynamics.ou import ou_dropout_gd, ou_path, ou_rho, ou_step
+from droplab.dynamics.ou import ou_dropout_gd, ou_path, ou_rho
 from droplab.dynamics.phases import (
     PhaseRecord,
     active_units,
@@ -35,7 +35,6 @@ __all__ = [
     # Ornstein–Uhlenbeck dropout
     "ou_dropout_gd",
     "ou_rho",
-    "ou_step",
     "ou_path",
     # learning phases and sparsity (Baldi & Sadowski §11.7)
     "unit_activity",

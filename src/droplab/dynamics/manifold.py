@@ -24,9 +24,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev
 
-from droplab._checks import check_int, check_positive, check_probability
-from droplab.dynamics.ou import ou_step
+from droplab._checks import check_int, check_positive
+from droplab._params import flatten_block, parameter_block, unflatten_block
 from droplab.nn import mc_mode, replay_masks
+from droplab.nn.functional import ou_update
 from droplab.regularization import noise_laplacian, noise_laplacian_grad, noise_space
 
 MSE = nn.functional.mse_loss
@@ -41,16 +42,14 @@ class FlatModel:
     def __init__(self, model: nn.Module, x: Tensor, y: Tensor) -> None:
         self.model = copy.deepcopy(model)
         self.x, self.y = x, y
-        self.names = [k for k, _ in self.model.named_parameters()]
-        self.shapes = [p.shape for _, p in self.model.named_parameters()]
+        self.names = parameter_block(self.model)
         self.space = noise_space(self.model, x)
 
     def flat(self) -> Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+        return flatten_block(self.model, self.names)
 
     def unflatten(self, w: Tensor) -> dict[str, Tensor]:
-        sizes = [int(torch.Size(s).numel()) for s in self.shapes]
-        return {k: v.reshape(s) for k, s, v in zip(self.names, self.shapes, torch.split(w, sizes))}
+        return unflatten_block(self.model, self.names, w)
 
     def output(self, w: Tensor, noise: dict[str, Tensor] | None = None) -> Tensor:
         """``f(X; w)`` with noise ``1 + η`` replayed (``noise``) or at its mean (η = 0)."""
@@ -153,12 +152,13 @@ def _record(flat: FlatModel, times: list[float], ws: list[Tensor]) -> Trajectory
 
 
 def gaussian_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, alpha: float, sigma: float,
-                        t_end: float, n_records: int = 21, rho: float = 0.0,
+                        t_end: float, n_records: int = 21, correlation_steps: float = 0.0,
                         generator: torch.Generator | None = None) -> Trajectory:
     """Gaussian-dropout GD from ``w0``: ``w ← w − α ∇_w L̂(w, η)``, η ~ N(0, σ²) per example and unit.
 
-    ``rho`` > 0 makes η an Ornstein–Uhlenbeck process in the step index with per-step correlation
-    ``rho`` and the same stationary N(0, σ²) marginal (:mod:`droplab.dynamics.ou`).
+    ``correlation_steps`` τ > 0 makes η an Ornstein–Uhlenbeck process in the step index with
+    per-step correlation e^{−1/τ} and the same stationary N(0, σ²) marginal, advanced by
+    :func:`droplab.nn.functional.ou_update` as ``OUDropout`` does (:mod:`droplab.dynamics.ou`).
 
     Runs ``⌈t_end/(α σ²)⌉`` steps and records ``n_records`` points evenly spaced in rescaled time
     ``t = k α σ²`` (SPS Theorem 1's ``w_n(t) = w_{⌊t/(α_n σ_n²)⌋}``).
@@ -167,7 +167,7 @@ def gaussian_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, a
     check_positive("sigma", sigma)
     check_positive("t_end", t_end)
     check_int("n_records", n_records, minimum=2)
-    check_probability("rho", rho)
+    check_positive("correlation_steps", correlation_steps, allow_zero=True)
     flat = FlatModel(model, x, y)
     rate = alpha * sigma**2
     times = record_times(t_end, n_records)
@@ -182,8 +182,8 @@ def gaussian_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, a
             ws.append(w.detach().clone())
         if k == n_steps:
             break
-        eta = {n: ou_step(eta[n], s, sigma, rho, dtype=x.dtype, generator=generator)
-               for n, s in shapes.items()}
+        eta = {n: ou_update(eta[n], s, sigma, correlation_steps, dtype=x.dtype, device=x.device,
+                            generator=generator) for n, s in shapes.items()}
         noise = {n: 1 + e for n, e in eta.items()}
         (g,) = torch.autograd.grad(MSE(flat.output(w, noise), y), w)
         with torch.no_grad():

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_choice
+from droplab._params import block_size, parameter_block, unflatten_block
 
 GRANULARITIES = ("filter", "layer")
 
@@ -69,22 +70,9 @@ def direction_from_vector(model: nn.Module, vector: Tensor, *, params: Sequence[
     Parameters not in ``params`` get zero; this is how an eigenvector of a parameter block's
     covariance or Hessian becomes a direction for :func:`loss_profile`.
     """
-    chosen = list(params) if params is not None else list(model.parameters())
-    sizes = sum(p.numel() for p in chosen)
-    if vector.numel() != sizes:
-        raise ValueError(f"vector has {vector.numel()} entries but the parameter block has {sizes}")
-    ids = {id(p): i for i, p in enumerate(chosen)}
-    offsets, o = [], 0
-    for p in chosen:
-        offsets.append(o)
-        o += p.numel()
-    out = []
-    for p in model.parameters():
-        if id(p) in ids:
-            i = ids[id(p)]
-            out.append(vector[offsets[i]:offsets[i] + p.numel()].reshape(p.shape).to(p))
-        else:
-            out.append(torch.zeros_like(p))
-    if len(ids) != sum(1 for p in model.parameters() if id(p) in ids):
-        raise ValueError("params must be parameters of model")
-    return out
+    names = parameter_block(model, params)
+    size = block_size(model, names)
+    if vector.numel() != size:
+        raise ValueError(f"vector has {vector.numel()} entries but the parameter block has {size}")
+    block = unflatten_block(model, names, vector.reshape(-1))
+    return [block[k].to(p) if k in block else torch.zeros_like(p) for k, p in model.named_parameters()]

@@ -28,7 +28,14 @@ from torch import Tensor, nn
 from torch.func import grad, jacrev, vmap
 
 from droplab._checks import check_int
-from droplab._params import block_size, check_dense_size, flatten_block, forward_with, parameter_block
+from droplab._params import (
+    block_size,
+    check_dense_size,
+    flatten_block,
+    forward_with,
+    parameter_block,
+    unflatten_block,
+)
 from droplab.nn import named_noise_layers
 from droplab.noise_structure.sampling import draw_noise
 from droplab.regularization import bernoulli_mask_support
@@ -80,13 +87,10 @@ def theorem_matrices(model: nn.Module, data: tuple[Tensor, Tensor], params: Sequ
     n = len(x)
     base = {k: v.detach() for k, v in model.named_parameters()}
     theta = flatten_block(model, names)
-    sizes = [base[k].numel() for k in names]
 
     def parts(flat: Tensor, xb: Tensor) -> tuple[Tensor, Tensor]:
         """(f (b,), f^j (b, m)): the output and each unit's share W^{[L]}_j f^{[L−1]}_j."""
-        params = dict(base)
-        for k, v in zip(names, torch.split(flat, sizes)):
-            params[k] = v.reshape(base[k].shape)
+        params = {**base, **unflatten_block(model, names, flat)}
         seen: list[Tensor] = []
         hook = last.register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
         try:
@@ -181,7 +185,7 @@ def exact_dropout_moments(model: nn.Module, data: tuple[Tensor, Tensor],
         second += prob * per.T @ per / len(x)
         mean += prob * per.mean(0)
         risk = lambda t, mask=mask: vmap(ell, in_dims=(None, 0, 0, None))(  # noqa: E731
-            dict(zip(names, _split(t, base, names))), x, y, mask).mean()
+            unflatten_block(model, names, t), x, y, mask).mean()
         hess += prob * jacrev(grad(risk))(flatten_block(model, names))
     return ExactMoments(0.5 * (hess + hess.T), second - torch.outer(mean, mean), mean)
 
@@ -220,11 +224,6 @@ def example_gradient_samples(model: nn.Module, data: tuple[Tensor, Tensor], n_sa
         g = vmap(grad(ell), in_dims=(None, 0, 0, 0))(theta, x[idx], y[idx], masks)
         out.append(torch.cat([g[k].reshape(m, -1) for k in names], 1))
     return torch.cat(out)
-
-
-def _split(flat: Tensor, base: dict[str, Tensor], names: Sequence[str]) -> list[Tensor]:
-    sizes = [base[k].numel() for k in names]
-    return [v.reshape(base[k].shape) for k, v in zip(names, torch.split(flat, sizes))]
 
 
 def matrix_agreement(a: Tensor, b: Tensor) -> dict[str, float]:
