@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from droplab.nn import mc_mode, replay_masks
-from droplab.training.modes import evaluation
+from droplab.nn.modes import evaluation
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """``loss_fn(outputs, targets)`` returning a scalar mean (or sum) over examples."""

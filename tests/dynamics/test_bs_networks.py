@@ -8,7 +8,7 @@ from droplab.experiments.bs.backpercolation import attenuation
 from droplab.experiments.bs.spiking import propagate, twin
 from droplab.models import FNN
 from droplab.nn import BernoulliDropout, noise_layers
-from droplab.training import evaluation
+from droplab.nn.modes import evaluation
 
 
 def test_attenuation_backprop_is_derivative_to_the_depth():

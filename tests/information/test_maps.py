@@ -33,7 +33,7 @@ def test_bad_input():
 def test_kl_maps_sum_to_each_layers_per_sample_kl_and_restore_modes():
     from droplab.information import information_layers, kl_maps
     from droplab.models import AllCNN
-    from droplab.training import evaluation
+    from droplab.nn.modes import evaluation
 
     torch.manual_seed(0)
     model = AllCNN("allcnn96", in_channels=1, width=0.1, noise="information").train()

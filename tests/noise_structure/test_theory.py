@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from droplab.models import FNN
+from droplab.nn.modes import evaluation
 from droplab.noise_structure import (
     exact_dropout_moments,
     example_gradient_samples,
@@ -11,7 +12,6 @@ from droplab.noise_structure import (
     proposition1,
     theorem_matrices,
 )
-from droplab.training import evaluation
 
 
 @pytest.fixture

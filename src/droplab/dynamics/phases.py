@@ -17,9 +17,10 @@ import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive
+from droplab._hooks import record_outputs
 from droplab.models import Logistic
-from droplab.nn import mc_mode, noise_layers
-from droplab.training import TrainConfig, evaluation, fit
+from droplab.nn.modes import evaluation, lend_generator, mc_mode
+from droplab.training import TrainConfig, fit
 
 ACTIVATION_TYPES = (Logistic, nn.Sigmoid, nn.ReLU, nn.Tanh, nn.Softplus)
 
@@ -36,18 +37,9 @@ def hidden_activations(model: nn.Module) -> list[nn.Module]:
 
 def _capture(model: nn.Module, x: Tensor) -> list[Tensor]:
     acts = hidden_activations(model)
-    out: list[Tensor] = [torch.empty(0)] * len(acts)
-    hooks = [
-        a.register_forward_hook(lambda m, i, o, k=k: out.__setitem__(k, o.detach()))
-        for k, a in enumerate(acts)
-    ]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return out
+    with record_outputs(acts) as out, torch.no_grad():
+        model(x)
+    return [out[k][-1] for k in range(len(acts))]
 
 
 def unit_activity(
@@ -60,17 +52,8 @@ def unit_activity(
     deterministic (evaluation-mode) activity W_i^h. The model's modes are restored.
     """
     check_int("n_samples", n_samples, minimum=2)
-    layers = noise_layers(model)
-    previous = [m.generator for m in layers]
-    if generator is not None:
-        for m in layers:
-            m.generator = generator
-    try:
-        with mc_mode(model):
-            reps = _capture(model, x.repeat(n_samples, *([1] * (x.dim() - 1))))
-    finally:
-        for m, g in zip(layers, previous):
-            m.generator = g
+    with mc_mode(model), lend_generator(model, generator):
+        reps = _capture(model, x.repeat(n_samples, *([1] * (x.dim() - 1))))
     with evaluation(model):
         ens = _capture(model, x)
     stats = [r.reshape(n_samples, len(x), -1) for r in reps]

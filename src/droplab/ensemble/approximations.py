@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from droplab.training import evaluation
+from droplab._hooks import record_inputs, record_outputs
+from droplab.nn.modes import evaluation
 
 
 def variance_estimate_upper(w: Tensor) -> Tensor:
@@ -51,17 +52,10 @@ def connected_product_estimate(model: nn.Module, x: Tensor, source: str, linear:
     pairs = torch.as_tensor(pairs, dtype=torch.long)
     if pairs.dim() != 2 or pairs.shape[1] != 2:
         raise ValueError(f"pairs must be a (P, 2) tensor of (j, i) unit indices, got shape {tuple(pairs.shape)}")
-    rec: dict[str, Tensor] = {}
-    hooks = [modules[source].register_forward_hook(lambda _m, _a, y: rec.__setitem__("w_j", y)),
-             lin.register_forward_pre_hook(lambda _m, a: rec.__setitem__("a", a[0])),
-             lin.register_forward_hook(lambda _m, _a, y: rec.__setitem__("u", y)),
-             modules[target].register_forward_hook(lambda _m, _a, y: rec.__setitem__("w_i", y))]
-    try:
-        with evaluation(model), torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    with record_outputs({"w_j": modules[source], "u": lin, "w_i": modules[target]}) as outs, \
+            record_inputs({"a": lin}) as ins, evaluation(model), torch.no_grad():
+        model(x)
+    rec = {name: calls[-1] for name, calls in {**outs, **ins}.items()}
     j, i = pairs[:, 0], pairs[:, 1]
     with evaluation(model), torch.no_grad():
         w_ij = modules[target](rec["u"][:, i] - lin.weight[i, j] * rec["a"][:, j])

@@ -31,7 +31,7 @@ from droplab._checks import check_int, check_probability
 from droplab.ensemble.stats import StreamingMoments
 from droplab.nn import BernoulliDropout, DropConnectLinear, NoiseLayer, mc_mode, named_noise_layers, replay_masks
 from droplab.nn.base import noise_shape
-from droplab.training import evaluation
+from droplab.nn.modes import evaluation
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,16 @@ requested unit pairs, the covariance. Alongside, the deterministic ensemble netw
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_int
+from droplab._hooks import record_outputs
 from droplab.ensemble.stats import StreamingMoments
-from droplab.nn import NoiseLayer, mc_mode, noise_layers
-from droplab.training import evaluation
+from droplab.nn.modes import evaluation, lend_generator, mc_mode, noise_layers
 
 Pair = tuple[str, int, str, int]
 
@@ -84,30 +83,6 @@ def _modules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
     return {n: named[n] for n in names}
 
 
-@contextmanager
-def _recording(modules: dict[str, nn.Module]) -> Iterator[dict[str, Tensor]]:
-    out: dict[str, Tensor] = {}
-    handles = [m.register_forward_hook(lambda _m, _a, y, name=name: out.__setitem__(name, y))
-               for name, m in modules.items()]
-    try:
-        yield out
-    finally:
-        for h in handles:
-            h.remove()
-
-
-@contextmanager
-def _generator(layers: list[NoiseLayer], generator: torch.Generator) -> Iterator[None]:
-    previous = [layer.generator for layer in layers]
-    for layer in layers:
-        layer.generator = generator
-    try:
-        yield
-    finally:
-        for layer, g in zip(layers, previous):
-            layer.generator = g
-
-
 def _pair_side(pairs: list[Pair], at: int, device: torch.device) -> dict[str, tuple[Tensor, Tensor]]:
     """For one side of the pairs: per module, (positions among the pairs, unit indices), as index tensors."""
     groups: dict[str, tuple[list[int], list[int]]] = {}
@@ -124,9 +99,9 @@ def ensemble_activations(model: nn.Module, x: Tensor, modules: Sequence[str]) ->
     Evaluation mode replaces each noise by its mean (weight scaling); the caller's modes are restored.
     """
     mods = _modules(model, modules)
-    with _recording(mods) as out, evaluation(model), torch.no_grad():
+    with record_outputs(mods) as out, evaluation(model), torch.no_grad():
         model(x)
-    return {name: out[name].reshape(x.shape[0], -1) for name in modules}
+    return {name: out[name][-1].reshape(x.shape[0], -1) for name in modules}
 
 
 def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_samples: int, *,
@@ -173,10 +148,12 @@ def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_sampl
     product = torch.zeros(big_n, len(pairs), dtype=torch.float64, device=x.device)
     sides = [_pair_side(pairs, 0, x.device), _pair_side(pairs, 2, x.device)]
     done = 0
-    with _recording(mods) as out, evaluation(model), mc_mode(model), _generator(layers, generator), torch.no_grad():
+    with record_outputs(mods) as rec, evaluation(model), mc_mode(model), lend_generator(model, generator), \
+            torch.no_grad():
         while done < n_samples:
             k = min(chunk_size, n_samples - done)
             model(x.unsqueeze(0).expand(k, *x.shape).reshape(k * big_n, *x.shape[1:]))
+            out = {name: calls.pop() for name, calls in rec.items()}  # this chunk's outputs; memory stays flat
             for name in modules:
                 o = out[name].reshape(k, big_n, -1)
                 moments[name].update(o)

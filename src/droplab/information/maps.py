@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_int
 from droplab.nn import InformationDropout
-from droplab.training import evaluation
+from droplab.nn.modes import evaluation
 
 
 def information_layers(model: nn.Module) -> dict[str, InformationDropout]:

@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_int, check_probability
+from droplab._hooks import record_outputs
 from droplab.nn import mc_mode
-from droplab.training import evaluation
+from droplab.nn.modes import evaluation
 
 
 @dataclass
@@ -95,14 +96,9 @@ def noisy_activations(model: nn.Module, x: Tensor, layer: nn.Module, *, chunk: i
     check_int("chunk", chunk, minimum=1)
     if not any(m is layer for m in model.modules()):
         raise ValueError("layer must be a module of model")
-    out: list[Tensor] = []
-    handle = layer.register_forward_hook(lambda _m, _i, o: out.append(o.detach()))
-    try:
-        if generator_seed is not None:
-            torch.manual_seed(generator_seed)
-        with evaluation(model), mc_mode(model), torch.no_grad():
-            for i in range(0, len(x), chunk):
-                model(x[i:i + chunk])
-    finally:
-        handle.remove()
-    return torch.cat(out)
+    if generator_seed is not None:
+        torch.manual_seed(generator_seed)
+    with record_outputs([layer]) as out, evaluation(model), mc_mode(model), torch.no_grad():
+        for i in range(0, len(x), chunk):
+            model(x[i:i + chunk])
+    return torch.cat(out[0])

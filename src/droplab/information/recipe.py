@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from droplab._checks import check_int, check_positive
 from droplab.losses import information_bottleneck
 from droplab.nn import InformationDropout, VariationalDropout, VariationalDropoutLinear
-from droplab.training import TrainConfig, evaluation
+from droplab.nn.modes import evaluation
+from droplab.training import TrainConfig
 
 
 @dataclass

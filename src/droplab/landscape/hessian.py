@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.func import grad, jacrev, vjp, vmap
 
 from droplab._checks import check_choice
+from droplab._hooks import record_inputs, record_outputs
 from droplab._params import (
     MAX_DENSE_ENTRIES,
     LossFn,
@@ -49,18 +50,13 @@ def per_example_hessians(f: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
 def _kron_hessian(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, module: nn.Linear, with_bias: bool,
                   mask: Masks | None, weight: float) -> Tensor:
     """Σ_i (ã_i ã_iᵀ) ⊗ H_i for one chunk, ordered as [W.flatten(), b]."""
-    seen: list[tuple[Tensor, Tensor]] = []
-    hook = module.register_forward_hook(lambda mod, args, out: seen.append((args[0].detach(), out.detach())))
     params = {k: v.detach() for k, v in model.named_parameters()}
-    try:
-        with torch.no_grad():
-            forward_with(model, params, x, mask)
-    finally:
-        hook.remove()
-    if len(seen) != 1 or seen[0][0].dim() != 2:
+    with record_inputs([module]) as ins, record_outputs([module]) as outs, torch.no_grad():
+        forward_with(model, params, x, mask)
+    if len(ins[0]) != 1 or ins[0][0].dim() != 2:
         raise ValueError("the Kronecker path needs the linear layer called once per forward on (batch, features) "
                          "inputs; use method='jacrev'")
-    a, z = seen[0]
+    a, z = ins[0][0], outs[0][0]
     state: dict[str, Tensor] = {}
     hook = module.register_forward_hook(lambda mod, args, out: out + state["delta"])
     try:

@@ -16,7 +16,7 @@ from torch.func import functional_call, vmap
 
 from droplab._params import LossFn
 from droplab.landscape.directions import check_direction
-from droplab.training.modes import evaluation
+from droplab.nn.modes import evaluation
 
 
 def _points_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor,

@@ -14,7 +14,16 @@ from droplab.nn.gaussian import GaussianDropout
 from droplab.nn.information import InformationDropout
 from droplab.nn.kinds import NOISE_KINDS, NoiseFactory, check_noise, make_noise
 from droplab.nn.lognormal import LogNormalDropout
-from droplab.nn.modes import mc_mode, named_noise_layers, noise_layers, record_masks, replay_masks
+from droplab.nn.modes import (
+    evaluation,
+    lend_generator,
+    mc_mode,
+    named_noise_layers,
+    noise_layers,
+    record_masks,
+    replay_masks,
+    training,
+)
 from droplab.nn.ou import OUDropout
 from droplab.nn.spiking import StochasticSpiking
 from droplab.nn.variational import VariationalDropout, VariationalDropoutLinear
@@ -24,7 +33,10 @@ __all__ = [
     "NoiseLayer",
     "noise_shape",
     "functional",
+    "evaluation",
+    "training",
     "mc_mode",
+    "lend_generator",
     "noise_layers",
     "named_noise_layers",
     "record_masks",

@@ -1,11 +1,14 @@
-"""Noise modes and mask record/replay for every droplab noise layer in a model.
+"""Noise modes, mask record/replay and generators for every droplab noise layer in a model.
 
-Three modes (issue "noise-layer family"):
+Three modes, each a context manager that restores the caller's state on exit (analyses never call
+``.train()`` / ``.eval()`` on a caller's model behind its back):
 
-* training (``model.train()``): each noise layer samples fresh noise;
-* evaluation (``model.eval()``): deterministic, the noise replaced by its expectation
-  (the "ensemble network" of Baldi & Sadowski 2014, §3: weight scaling);
-* Monte Carlo (:func:`mc_mode`): sample even in eval mode, for ensemble estimates.
+* :func:`training` (``model.train()`` inside the block): each noise layer samples fresh noise;
+* :func:`evaluation` (``model.eval()`` inside the block): deterministic, the noise replaced by its
+  expectation (the "ensemble network" of Baldi & Sadowski 2014, §3: weight scaling);
+* :func:`mc_mode`: sample even in eval mode, for ensemble estimates.
+
+:func:`lend_generator` makes every noise layer draw from one ``torch.Generator`` for a call.
 
 :func:`record_masks` captures the noise each layer drew; :func:`replay_masks` makes the layers
 reuse given noise, so that a train-mode dropout net becomes a deterministic function of its
@@ -15,7 +18,7 @@ parameters (what curvature tools need) or of a noise variable (what the noise La
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import torch
 from torch import nn
@@ -33,6 +36,63 @@ def named_noise_layers(model: nn.Module) -> Iterator[tuple[str, NoiseLayer]]:
 def noise_layers(model: nn.Module) -> list[NoiseLayer]:
     """List every droplab noise layer in ``model`` in module order."""
     return [layer for _, layer in named_noise_layers(model)]
+
+
+@contextmanager
+def _mode(model: nn.Module, train: bool) -> Iterator[nn.Module]:
+    previous = {m: m.training for m in model.modules()}
+    model.train(train)
+    try:
+        yield model
+    finally:
+        for m, flag in previous.items():
+            m.training = flag
+
+
+def evaluation(model: nn.Module) -> AbstractContextManager[nn.Module]:
+    """Evaluation mode inside the block (noise replaced by its mean); every module's previous mode restored.
+
+    >>> net = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)).train()
+    >>> with evaluation(net):
+    ...     net[1].training
+    False
+    >>> net[1].training
+    True
+    """
+    return _mode(model, False)
+
+
+def training(model: nn.Module) -> AbstractContextManager[nn.Module]:
+    """Training mode inside the block (noise sampled); every module's previous mode restored."""
+    return _mode(model, True)
+
+
+@contextmanager
+def lend_generator(model: nn.Module, generator: torch.Generator | None) -> Iterator[nn.Module]:
+    """Every droplab noise layer of ``model`` (or ``model`` itself, if it is one) draws from ``generator``
+    inside the block; the layers' own generators are restored on exit. ``None`` lends nothing: the
+    layers keep their generators (or torch's global one).
+
+    >>> from droplab.nn import BernoulliDropout
+    >>> layer, x = BernoulliDropout(0.5), torch.ones(8)
+    >>> with lend_generator(layer, torch.Generator().manual_seed(0)):
+    ...     a = layer(x)
+    >>> with lend_generator(layer, torch.Generator().manual_seed(0)):
+    ...     b = layer(x)
+    >>> torch.equal(a, b), layer.generator is None
+    (True, True)
+    """
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    layers = noise_layers(model) if generator is not None else []
+    previous = [layer.generator for layer in layers]
+    for layer in layers:
+        layer.generator = generator
+    try:
+        yield model
+    finally:
+        for layer, g in zip(layers, previous):
+            layer.generator = g
 
 
 @contextmanager

@@ -33,10 +33,10 @@ from torch.func import functional_call, grad, vmap
 from droplab._checks import check_choice, check_int, check_positive
 from droplab._params import LossFn, forward_with, linear_block_module, parameter_block
 from droplab.nn import NoiseLayer, mc_mode, named_noise_layers, replay_masks
+from droplab.nn.modes import evaluation, lend_generator
 from droplab.regularization import noise_space
 from droplab.training import TrainConfig, fit
 from droplab.training.callbacks import RecordParameters
-from droplab.training.modes import evaluation
 
 SAMPLER_METHODS = ("vectorized", "loop")
 
@@ -55,16 +55,6 @@ class NoiseSamples:
         return self.samples.shape[0]
 
 
-def _layer_noise(layer: NoiseLayer, probe: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Per-example noise of ``layer`` for ``probe``'s shape, drawn with ``generator`` in place of the layer's."""
-    previous = layer.generator
-    layer.generator = generator if generator is not None else previous
-    try:
-        return layer.sample_noise(probe)
-    finally:
-        layer.generator = previous
-
-
 def draw_noise(model: nn.Module, inputs: Tensor, n_draws: int,
                generator: torch.Generator | None = None) -> dict[str, Tensor]:
     """``n_draws`` per-example noises of every noise layer for ``inputs``: ``{name: (n_draws, n, *units)}``.
@@ -79,7 +69,8 @@ def draw_noise(model: nn.Module, inputs: Tensor, n_draws: int,
     out = {}
     for name, shape in zip(space.names, space.shapes):
         probe = torch.empty((n_draws * n, *shape[1:]), dtype=inputs.dtype, device=inputs.device)
-        noise = _layer_noise(layers[name], probe, generator)
+        with lend_generator(layers[name], generator):
+            noise = layers[name].sample_noise(probe)
         if noise.shape[0] != n_draws * n:
             raise ValueError(f"noise layer {name!r} shares its noise across the batch; gradient sampling needs "
                              "per-example noise")

@@ -37,9 +37,9 @@ from droplab._params import (
     unflatten_block,
 )
 from droplab.nn import named_noise_layers
+from droplab.nn.modes import evaluation
 from droplab.noise_structure.sampling import draw_noise
 from droplab.regularization import bernoulli_mask_support
-from droplab.training.modes import evaluation
 
 
 def half_mse(out: Tensor, y: Tensor) -> Tensor:

@@ -23,7 +23,7 @@ from torch.func import grad, vmap
 
 from droplab._checks import check_int
 from droplab._params import LossFn
-from droplab.nn import BernoulliDropout, mc_mode, named_noise_layers, record_masks
+from droplab.nn import BernoulliDropout, lend_generator, mc_mode, named_noise_layers, record_masks
 from droplab.regularization.laplacian import masked_loss, model_params, noise_space
 
 MAX_ENUMERATED_UNITS = 20
@@ -88,18 +88,9 @@ def sample_noise(model: nn.Module, inputs: Tensor, n_samples: int,
     generators for the call.
     """
     check_int("n_samples", n_samples, minimum=1)
-    layers = [layer for _, layer in named_noise_layers(model)]
-    previous = [layer.generator for layer in layers]
-    if generator is not None:
-        for layer in layers:
-            layer.generator = generator
     n = len(inputs)
-    try:
-        with torch.no_grad(), mc_mode(model), record_masks(model) as rec:
-            model(inputs.repeat(n_samples, *([1] * (inputs.dim() - 1))))
-    finally:
-        for layer, g in zip(layers, previous):
-            layer.generator = g
+    with torch.no_grad(), mc_mode(model), lend_generator(model, generator), record_masks(model) as rec:
+        model(inputs.repeat(n_samples, *([1] * (inputs.dim() - 1))))
     out = {}
     for name, calls in rec.items():
         noise = calls[0]

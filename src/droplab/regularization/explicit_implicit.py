@@ -30,9 +30,9 @@ from torch import Tensor, nn
 
 from droplab._checks import check_choice, check_int, check_positive
 from droplab._params import LossFn
+from droplab.nn.modes import evaluation
 from droplab.regularization.expected_gradient import _per_mask_gradients, ensemble_gradient, sample_noise
 from droplab.regularization.laplacian import noise_space
-from droplab.training import evaluation
 
 MODES = ("none", "explicit", "implicit", "both")
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from droplab import _io
 from droplab._checks import check_choice, check_int, check_positive
 from droplab.nn import noise_layers
-from droplab.training.modes import evaluation
+from droplab.nn.modes import evaluation
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 Callback = Callable[[int, nn.Module, dict[str, Any]], Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from droplab.training.modes import evaluation
+from droplab.nn.modes import evaluation
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 4096, ignore_index: int | None = None) -> float:

@@ -25,13 +25,15 @@ import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from droplab._checks import check_int, check_positive, check_probability  # noqa: E402
+from droplab._hooks import record_outputs  # noqa: E402
 from droplab.experiments.common import load_task, train_stage  # noqa: E402
 from droplab.experiments.config import ExperimentConfig  # noqa: E402
 from droplab.experiments.registry import experiment  # noqa: E402
 from droplab.experiments.run import RunContext  # noqa: E402
 from droplab.models import FNN, Logistic  # noqa: E402
-from droplab.nn import BernoulliDropout, StochasticSpiking, mc_mode, noise_layers  # noqa: E402
-from droplab.training import TrainConfig, evaluation  # noqa: E402
+from droplab.nn import BernoulliDropout, StochasticSpiking, lend_generator, mc_mode, noise_layers  # noqa: E402
+from droplab.nn.modes import evaluation  # noqa: E402
+from droplab.training import TrainConfig  # noqa: E402
 
 PAPER = "Baldi & Sadowski 2014"
 
@@ -103,26 +105,13 @@ def propagate(
     """
     acts_mods = [m for m in net.net if isinstance(m, Logistic)]
     noise = noise_layers(net)
-    out: dict[nn.Module, Tensor] = {}
-    hooks = [
-        m.register_forward_hook(lambda mod, i, o: out.__setitem__(mod, o.detach())) for m in acts_mods + noise
-    ]
-    previous = [layer.generator for layer in noise]
     s = 1 if mode == "deterministic" else n_samples
-    try:
-        for layer in noise:
-            layer.generator = generator
-        ctx = evaluation(net) if mode == "deterministic" else mc_mode(net)
-        with torch.no_grad(), ctx:
-            logits = net(x.repeat(s, 1))
-    finally:
-        for h in hooks:
-            h.remove()
-        for layer, g in zip(noise, previous):
-            layer.generator = g
+    ctx = evaluation(net) if mode == "deterministic" else mc_mode(net)
+    with record_outputs(acts_mods + noise) as out, lend_generator(net, generator), torch.no_grad(), ctx:
+        logits = net(x.repeat(s, 1))
     shape = lambda t: t.reshape(s, len(x), -1)  # noqa: E731
-    acts = [shape(out[m]) for m in acts_mods] + [shape(torch.sigmoid(logits))]
-    return acts, [shape(out[m]) for m in noise]
+    acts = [shape(out[k][-1]) for k in range(len(acts_mods))] + [shape(torch.sigmoid(logits))]
+    return acts, [shape(out[len(acts_mods) + k][-1]) for k in range(len(noise))]
 
 
 @experiment(

@@ -34,8 +34,8 @@ from droplab.experiments.sps.common import (  # noqa: E402
     teacher_data,
     trajectory_stage,
 )
+from droplab.nn.modes import evaluation  # noqa: E402
 from droplab.regularization import noise_laplacian, relu_l2_laplacian  # noqa: E402
-from droplab.training import evaluation  # noqa: E402
 
 MSE = nn.functional.mse_loss
 

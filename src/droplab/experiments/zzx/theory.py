@@ -33,6 +33,7 @@ from droplab.experiments.registry import experiment  # noqa: E402
 from droplab.experiments.run import RunContext  # noqa: E402
 from droplab.landscape import block_hessian  # noqa: E402
 from droplab.models import FNN  # noqa: E402
+from droplab.nn.modes import evaluation  # noqa: E402
 from droplab.noise_structure import (  # noqa: E402
     example_gradient_samples,
     half_mse,
@@ -40,7 +41,7 @@ from droplab.noise_structure import (  # noqa: E402
     proposition1,
     theorem_matrices,
 )
-from droplab.training import TrainConfig, evaluation  # noqa: E402
+from droplab.training import TrainConfig  # noqa: E402
 
 PAPER = "Zhang, Zhou & Xu 2024"
 BLOCK = ["net.2.weight", "net.2.bias"]  # the hidden-to-hidden layer
