@@ -84,7 +84,7 @@ class PhasesConfig(ExperimentConfig):
 def _net(cfg: PhasesConfig, n_in: int, n_out: int, dropout: bool) -> nn.Module:
     torch.manual_seed(cfg.seed)  # the same initialization with and without dropout
     drops = {0: 1 - cfg.keep_input, **{k: 1 - cfg.keep_hidden for k in range(1, len(cfg.hidden) + 1)}}
-    return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=drops if dropout else None)
+    return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=drops if dropout else 0.0)
 
 
 def _quantiles(x: Tensor) -> tuple[float, float, float]:
