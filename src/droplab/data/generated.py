@@ -5,15 +5,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from droplab._checks import check_choice, check_int, check_positive
+from droplab._checks import check_choice, check_int, check_positive, check_probability
 from droplab.data.dataset import Dataset
 
 
 def _split_index(n: int, test_fraction: float, seed: int, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
+    check_probability("test_fraction", test_fraction, low_open=True)
+    check_int("seed", seed)
     idx = np.arange(n)
-    tr, te = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=labels)
+    try:
+        tr, te = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=labels)
+    except ValueError:  # too few test or training examples for one of each class
+        k = len(np.unique(labels)) if labels is not None else 1
+        raise ValueError(f"test_fraction {test_fraction} leaves fewer than {k} examples (one per class) in the "
+                         f"train or test split of {n}") from None
     return np.sort(tr), np.sort(te)
 
 
@@ -62,7 +69,9 @@ def teacher(split: str = "train", *, n_train: int = 20, dim: int = 5, hidden: in
     the test split has ``n_test`` fresh points from the same teacher.
     """
     check_choice("task", task, ("regression", "classification"))
+    check_int("n_classes", n_classes, minimum=2)
     check_int("n_train", n_train, minimum=1)
+    check_int("n_test", n_test, minimum=1)
     check_int("dim", dim, minimum=1)
     check_int("hidden", hidden, minimum=1)
     check_positive("noise", noise, allow_zero=True)

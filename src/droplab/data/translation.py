@@ -26,11 +26,16 @@ from torch import Tensor
 
 from droplab._checks import check_int
 from droplab.data.dataset import Dataset
-from droplab.data.files import _download, _missing, data_root
+from droplab.data.download import download as fetch
+from droplab.data.files import _missing, data_root
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = 4
 MULTI30K_URL = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
+# the published MD5 of each downloaded .gz file (the values torchtext checks)
+MULTI30K_MD5 = {"train.en": "0065d13af80720a55ca8153d126e6627", "train.de": "81ff90b99829c0cd4b1b587d394afd39",
+                "test_2016_flickr.en": "ff2c0fcb4893a13bd73414306bc250ae",
+                "test_2016_flickr.de": "efd67d314d98489b716b145475101932"}
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -59,9 +64,12 @@ def _read_lines(folder: Path, stem: str) -> list[str] | None:
             opener = gzip.open if path.suffix == ".gz" else open
             try:
                 with opener(path, "rt", encoding="utf-8") as fh:
-                    return [line.rstrip("\n") for line in fh]
+                    lines = [line.rstrip("\n") for line in fh]
             except (OSError, UnicodeDecodeError, EOFError) as exc:
                 raise ValueError(f"cannot read {path}: {exc}") from None
+            if not any(line.strip() for line in lines):
+                raise ValueError(f"multi30k file {path} is empty: it must hold one sentence a line")
+            return lines
     return None
 
 
@@ -82,7 +90,7 @@ def multi30k(split: str = "train", *, root: str | Path | None = None, download: 
     if any(v is None for v in lines.values()) and download:
         for s in needed + [f"{test_stems[0]}.en", f"{test_stems[0]}.de"]:
             if _read_lines(folder, s) is None:
-                _download(MULTI30K_URL + f"{s}.gz", folder / f"{s}.gz")
+                fetch(MULTI30K_URL + f"{s}.gz", folder / f"{s}.gz", "md5:" + MULTI30K_MD5[s])
         lines = {s: _read_lines(folder, s) for s in needed}
     if any(v is None for v in lines.values()):
         raise _missing("multi30k", folder, [s for s, v in lines.items() if v is None])
