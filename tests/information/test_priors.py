@@ -55,7 +55,9 @@ def test_noisy_activations_sample_the_noise_and_restore_modes():
 
     model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), BernoulliDropout(0.5), nn.Linear(6, 2)).eval()
     x = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
-    z = noisy_activations(model, x, model[2], chunk=16, generator_seed=0)
+    z = noisy_activations(model, x, model[2], chunk=16, generator=torch.Generator().manual_seed(0))
+    again = noisy_activations(model, x, model[2], chunk=16, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(z, again) and model[2].generator is None
     clean = torch.relu(model[0](x)).detach()
     assert z.shape == (50, 6)
     # inverted dropout: each unit is 0 or twice its clean value, and some are dropped

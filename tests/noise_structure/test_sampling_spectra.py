@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from droplab.models import FNN
-from droplab.nn import mc_mode, replay_masks
+from droplab.nn import mc_mode, noise_layers, replay_masks
 from droplab.noise_structure import (
     CovarianceOperator,
     alignment,
@@ -58,10 +58,25 @@ def test_gradient_mean_matches_expected_gradient(setup):
 def test_trajectory_leaves_model_unchanged(setup):
     model, data = setup
     before = [p.detach().clone() for p in model.parameters()]
-    t = trajectory_samples(model, CE, data, 5, ["net.2.bias"], lr=0.1, seed=0)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    t = trajectory_samples(model, CE, data, 5, ["net.2.bias"], lr=0.1, generator=torch.Generator().manual_seed(0))
     assert t.samples.shape == (5, 5) and t.kind == "trajectory"
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert not torch.equal(t.samples[0], t.samples[-1])
+    assert torch.equal(torch.get_rng_state(), state)  # fit's reseeding does not leak to the caller
+
+
+def test_trajectory_noise_follows_the_generator(setup):
+    model, data = setup
+
+    def run(seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return trajectory_samples(model, CE, data, 4, ["net.2.bias"], lr=0.1, generator=g).samples
+
+    assert torch.equal(run(3), run(3))
+    assert not torch.equal(run(3), run(4))
+    assert all(layer.generator is None for layer in noise_layers(model))  # the lent generator is returned
 
 
 def test_pca_recovers_gaussian_covariance():

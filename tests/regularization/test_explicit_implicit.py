@@ -33,6 +33,19 @@ def test_without_noise_all_modes_are_ensemble_gd():
     assert runs["none"]["train_loss"][-1] < runs["none"]["train_loss"][0]
 
 
+def test_the_four_runs_share_the_generator_stream_and_leave_it_alone():
+    g = torch.Generator().manual_seed(7)
+    state = g.get_state()
+    a = explicit_implicit(net(0.5), MSE, data(), lr=0.1, steps=4, n_mean_samples=3, eval_every=2, generator=g)
+    assert torch.equal(g.get_state(), state)
+    b = explicit_implicit(net(0.5), MSE, data(), lr=0.1, steps=4, n_mean_samples=3, eval_every=2,
+                          generator=torch.Generator().manual_seed(7))
+    assert all(a[m]["train_loss"] == b[m]["train_loss"] for m in MODES)
+    c = explicit_implicit(net(0.5), MSE, data(), lr=0.1, steps=4, n_mean_samples=3, eval_every=2,
+                          generator=torch.Generator().manual_seed(8))
+    assert a["implicit"]["train_loss"] != c["implicit"]["train_loss"]
+
+
 def test_explicit_step_is_the_expected_dropout_gradient():
     model, (x, y), lr, n = net(0.5), data(), 0.1, 4000
     trained, _ = train_decomposed(

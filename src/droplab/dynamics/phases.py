@@ -79,11 +79,14 @@ def record_phases(
     *,
     record_every: int,
     n_samples: int = 1000,
-    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> PhaseRecord:
-    """Train ``model`` in place (``cfg``); :func:`unit_activity` on ``probe`` every ``record_every`` steps."""
+    """Train ``model`` in place (``cfg``); :func:`unit_activity` on ``probe`` every ``record_every`` steps.
+
+    The activity samples draw from ``generator`` (None: torch's global RNG, which ``fit`` reseeds).
+    """
     check_int("record_every", record_every, minimum=1)
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator
     steps: list[int] = []
     rows: list[tuple[list[Tensor], list[Tensor], list[Tensor]]] = []
 

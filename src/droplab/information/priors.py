@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from droplab._checks import check_int, check_probability
 from droplab._hooks import record_outputs
 from droplab.nn import mc_mode
-from droplab.nn.modes import evaluation
+from droplab.nn.modes import evaluation, lend_generator
 
 
 @dataclass
@@ -87,18 +87,17 @@ def prior_fit(z: Tensor, *, mu: float | None = None, sigma: float | None = None,
 
 
 def noisy_activations(model: nn.Module, x: Tensor, layer: nn.Module, *, chunk: int = 512,
-                      generator_seed: int | None = None) -> Tensor:
+                      generator: torch.Generator | None = None) -> Tensor:
     """The outputs ``z = ε ⊙ f(x)`` of the noise layer ``layer`` (a module of ``model``) on inputs ``x``:
     every other module in evaluation mode (batch norm on its running statistics), the noise sampled
     (:func:`droplab.nn.mc_mode`); the caller's modes are restored. Returns them concatenated (N, ...).
-    ``generator_seed`` seeds the global RNG for the draw (layers without their own generator use it).
+    The noise layers draw from ``generator`` (None: their own generators, else torch's global RNG).
     """
     check_int("chunk", chunk, minimum=1)
     if not any(m is layer for m in model.modules()):
         raise ValueError("layer must be a module of model")
-    if generator_seed is not None:
-        torch.manual_seed(generator_seed)
-    with record_outputs([layer]) as out, evaluation(model), mc_mode(model), torch.no_grad():
+    with record_outputs([layer]) as out, evaluation(model), mc_mode(model), lend_generator(model, generator), \
+            torch.no_grad():
         for i in range(0, len(x), chunk):
             model(x[i:i + chunk])
     return torch.cat(out[0])

@@ -252,11 +252,13 @@ class _Clock:
 
 
 def trajectory_samples(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], n_samples: int,
-                       params: Sequence[str | Tensor] | None = None, *, lr: float, seed: int = 0,
-                       every: int = 1) -> NoiseSamples:
+                       params: Sequence[str | Tensor] | None = None, *, lr: float,
+                       generator: torch.Generator | None = None, every: int = 1) -> NoiseSamples:
     """S_para (§3.4.1): the block after each of N·``every`` full-batch GD steps with dropout (every ``every``-th).
 
-    Training runs on a deep copy of ``model`` (noise from ``seed``); the caller's model is unchanged.
+    Training runs on a deep copy of ``model`` whose noise layers draw from ``generator`` (None: their
+    own generators, else torch's global RNG as :func:`droplab.training.fit` seeds it, seed 0); the
+    caller's model and global RNG state are unchanged.
     """
     check_int("n_samples", n_samples, minimum=2)
     check_int("every", every, minimum=1)
@@ -266,7 +268,7 @@ def trajectory_samples(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Te
     twin_named = dict(twin.named_parameters())
     record = RecordParameters(every, params=lambda m: [twin_named[k] for k in names])
     x, y = data
-    fit(twin, loss_fn, x, y, TrainConfig(optimizer="gd", lr=lr, steps=n_samples * every, seed=seed),
-        callbacks=[record])
+    with torch.random.fork_rng(), lend_generator(twin, generator):  # fit reseeds the global RNG
+        fit(twin, loss_fn, x, y, TrainConfig(optimizer="gd", lr=lr, steps=n_samples * every), callbacks=[record])
     return NoiseSamples(record.trajectory(), tuple(names), "trajectory", "dropout GD steps")
 

@@ -110,9 +110,14 @@ def explicit_implicit(
     n_mean_samples: int = 16,
     eval_every: int = 10,
     metrics: Callable[[nn.Module], dict[str, float]] | None = None,
-    seed: int = 0,
+    generator: torch.Generator | None = None,
 ) -> dict[str, dict[str, list[Any]]]:
-    """The four runs of :func:`train_decomposed` from the same initialization, noise seeded by ``seed``."""
+    """The four runs of :func:`train_decomposed` from the same initialization and the same noise stream.
+
+    Each run draws from a copy of ``generator``'s state (None: torch's global RNG state), so the
+    four modes see common random numbers; ``generator`` itself is not advanced.
+    """
+    state = (generator if generator is not None else torch.default_generator).get_state()
     return {
         mode: train_decomposed(
             model,
@@ -124,7 +129,13 @@ def explicit_implicit(
             n_mean_samples=n_mean_samples,
             eval_every=eval_every,
             metrics=metrics,
-            generator=torch.Generator().manual_seed(seed),
+            generator=_copy_of(state),
         )[1]
         for mode in MODES
     }
+
+
+def _copy_of(state: Tensor) -> torch.Generator:
+    g = torch.Generator()
+    g.set_state(state)
+    return g

@@ -81,7 +81,8 @@ def run(cfg: PriorsConfig, ctx: RunContext) -> None:
         recompute_batchnorm(model, train.x, batch_size=cfg.batch_size)
         last = [m for m in noise_layers(model) if isinstance(m, InformationDropout)][-1]
         z = ctx.stage(f"activations_{activation}",
-                      lambda m=model, layer=last: noisy_activations(m, test.x, layer, generator_seed=cfg.seed))
+                      lambda m=model, layer=last: noisy_activations(
+                          m, test.x, layer, generator=torch.Generator().manual_seed(cfg.seed)))
         mu, sigma = (last.prior_mu.item(), last.prior_log_sigma.exp().item()) if prior == "log-normal" \
             else (None, None)
         fit = prior_fit(z, mu=mu, sigma=sigma, window=cfg.window)

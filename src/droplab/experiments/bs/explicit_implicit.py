@@ -72,7 +72,8 @@ def run(cfg: ExplicitImplicitConfig, ctx: RunContext) -> None:
 
     runs = ctx.stage("runs", lambda: explicit_implicit(
         model, nn.functional.cross_entropy, (train.x, train.y), lr=cfg.lr, steps=cfg.steps,
-        n_mean_samples=cfg.n_mean_samples, eval_every=cfg.eval_every, metrics=metrics, seed=cfg.seed))
+        n_mean_samples=cfg.n_mean_samples, eval_every=cfg.eval_every, metrics=metrics,
+        generator=torch.Generator().manual_seed(cfg.seed)))
     rows = [{"mode": m, "train_loss": runs[m]["train_loss"][-1], "test_acc": runs[m]["test_acc"][-1],
              "weight_norm": runs[m]["weight_norm"][-1]} for m in MODES]
     ctx.table("final", rows)

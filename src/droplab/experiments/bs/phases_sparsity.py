@@ -117,7 +117,7 @@ def run(cfg: PhasesConfig, ctx: RunContext) -> None:
             tc,
             record_every=every,
             n_samples=cfg.n_samples,
-            seed=cfg.seed + 1,
+            generator=torch.Generator().manual_seed(cfg.seed + 1),
         )
         return {
             "steps": rec.steps,

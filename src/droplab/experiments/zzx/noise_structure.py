@@ -84,7 +84,8 @@ def _samples(cfg: NoiseConfig, ctx: RunContext, model: FNN, data, keep: float, l
     """S_grad (θ frozen) and S_para (N further dropout GD steps) of the block, as a cached stage."""
     def compute() -> dict[str, torch.Tensor]:
         g = gradient_samples(model, CE, data, cfg.n_samples, BLOCK, generator=ctx.generator(1), chunk=cfg.chunk)
-        t = trajectory_samples(model, CE, data, cfg.n_samples, BLOCK, lr=lr, seed=cfg.seed + 1)
+        t = trajectory_samples(model, CE, data, cfg.n_samples, BLOCK, lr=lr,
+                               generator=torch.Generator().manual_seed(cfg.seed + 1))
         return {"gradient": g.samples, "trajectory": t.samples}
 
     return ctx.stage(f"samples_keep{keep}_lr{lr}", compute)
