@@ -112,14 +112,22 @@ def test_env_var_sets_the_root(mnist_root, monkeypatch):
     assert len(data.load("mnist", "test")) == 5
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"name": "imagenet"}, "dataset name must be one of"),
-    ({"name": "digits", "split": "val"}, "split must be one of"),
-    ({"name": "digits", "n": 0}, "n must be a positive integer"),
-    ({"name": "teacher", "task": "ranking"}, "task must be one of"),
-])
-def test_bad_arguments(kwargs, match):
-    name = kwargs.pop("name")
-    split = kwargs.pop("split", "train")
-    with pytest.raises(ValueError, match=match):
-        data.load(name, split, **kwargs)
+def test_multi30k_text_files_plain_and_gzip(tmp_path):
+    folder = tmp_path / "multi30k"
+    folder.mkdir()
+    (folder / "train.en").write_text("A man runs .\nA dog runs .\n")
+    with gzip.open(folder / "train.de.gz", "wt", encoding="utf-8") as fh:
+        fh.write("Ein Mann läuft .\nEin Hund läuft .\n")
+    (folder / "val.en").write_text("a cat runs .\n")
+    (folder / "val.de").write_text("eine katze läuft .\n")
+    tr = data.load("multi30k", "train", root=tmp_path, max_len=6, min_freq=2)
+    te = data.load("multi30k", "test", root=tmp_path, max_len=6, min_freq=2)
+    # vocabularies from training words seen twice: en {a, runs, .}, de {ein, läuft, .}, after 4 specials
+    assert tr.meta["src_vocab"] == 7 and tr.meta["tgt_vocab"] == 7 and tr.n_classes == 7
+    assert tr.x.shape == (2, 2, 6) and te.x.shape == (1, 2, 6)
+    en = {w: i + 4 for i, w in enumerate(sorted([".", "a", "runs"]))}
+    de = {w: i + 4 for i, w in enumerate(sorted([".", "ein", "läuft"]))}
+    unk, eos, bos = 3, 2, 1
+    assert te.x[0, 0].tolist() == [en["a"], unk, en["runs"], en["."], eos, 0]
+    assert tr.x[0, 1].tolist() == [bos, de["ein"], unk, de["läuft"], de["."], 0]
+    assert tr.y[0].tolist() == [de["ein"], unk, de["läuft"], de["."], eos, 0]

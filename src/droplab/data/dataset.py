@@ -23,6 +23,11 @@ class Dataset:
     n_classes: int | None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"dataset {self.name!r} ({self.split}): {self.x.shape[0]} inputs but {self.y.shape[0]} "
+                             "targets; every input needs one target")
+
     def __len__(self) -> int:
         return self.x.shape[0]
 
@@ -30,7 +35,7 @@ class Dataset:
         """The first ``n`` examples (as the papers' "first 10,000 training examples")."""
         if n is None:
             return self
-        if not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer or None, got {n!r}")
         n = min(n, len(self))
         return Dataset(self.name, self.split, self.x[:n], self.y[:n], self.n_classes, dict(self.meta, n=n))

@@ -110,6 +110,8 @@ def mnist_like(name: str, split: str = "train", *, root: str | Path | None = Non
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"corrupt {name} files in {folder}: {images.shape} images vs {labels.shape} labels")
+    if len(labels) and labels.max() > 9:
+        raise ValueError(f"corrupt {name} labels file {paths[1]}: labels outside 0..9 (max {labels.max()})")
     x = torch.tensor(images, dtype=torch.float32) / 255.0
     x = x.reshape(len(x), -1) if flat else x.unsqueeze(1)
     return Dataset(name, split, x, torch.tensor(labels, dtype=torch.long), 10, {"source": str(folder)})

@@ -49,6 +49,7 @@ def mnist1d(split: str = "train", *, num_samples: int = 5000, seed: int = 42) ->
     from mnist1d.data import get_dataset_args, make_dataset
 
     check_int("num_samples", num_samples, minimum=10)
+    check_int("seed", seed)
     args = get_dataset_args()
     args.num_samples = num_samples
     args.seed = seed

@@ -73,6 +73,13 @@ def _read_lines(folder: Path, stem: str) -> list[str] | None:
     return None
 
 
+def _tokenized_pair(folder: Path, split: str, en: list[str], de: list[str]) -> tuple[list[list[str]], list[list[str]]]:
+    """Tokenized English and German sentences of a split, one pair a line (the counts must agree)."""
+    if len(en) != len(de):
+        raise ValueError(f"corrupt multi30k {split} files in {folder}: {len(en)} English vs {len(de)} German lines")
+    return [tokenize(s) for s in en], [tokenize(s) for s in de]
+
+
 def _vocab(sentences: list[list[str]], min_freq: int) -> dict[str, int]:
     counts = Counter(tok for s in sentences for tok in s)
     words = sorted(w for w, c in counts.items() if c >= min_freq)
@@ -83,6 +90,7 @@ def multi30k(split: str = "train", *, root: str | Path | None = None, download: 
              min_freq: int = 2) -> Dataset:
     """Multi30k English→German from local text files (see the module docstring)."""
     check_int("max_len", max_len, minimum=2)
+    check_int("min_freq", min_freq, minimum=1)
     folder = data_root(root) / "multi30k"
     test_stems = ["test_2016_flickr", "val"]
     needed = ["train.en", "train.de"]
@@ -94,10 +102,7 @@ def multi30k(split: str = "train", *, root: str | Path | None = None, download: 
         lines = {s: _read_lines(folder, s) for s in needed}
     if any(v is None for v in lines.values()):
         raise _missing("multi30k", folder, [s for s, v in lines.items() if v is None])
-    train_en = [tokenize(s) for s in lines["train.en"]]
-    train_de = [tokenize(s) for s in lines["train.de"]]
-    if len(train_en) != len(train_de):
-        raise ValueError(f"corrupt multi30k files in {folder}: {len(train_en)} English vs {len(train_de)} German lines")
+    train_en, train_de = _tokenized_pair(folder, "train", lines["train.en"], lines["train.de"])
     v_en, v_de = _vocab(train_en, min_freq), _vocab(train_de, min_freq)
     if split == "train":
         en, de = train_en, train_de
@@ -107,7 +112,7 @@ def multi30k(split: str = "train", *, root: str | Path | None = None, download: 
                      and (b := _read_lines(folder, f"{stem}.de")) is not None), None)
         if pair is None:
             raise _missing("multi30k", folder, [f"{test_stems[0]}.en", f"{test_stems[0]}.de"])
-        en, de = [tokenize(s) for s in pair[0]], [tokenize(s) for s in pair[1]]
+        en, de = _tokenized_pair(folder, "test", *pair)
     x, y = encode_pairs([[v_en.get(t, UNK) for t in s] for s in en], [[v_de.get(t, UNK) for t in s] for s in de],
                         max_len)
     meta = {"source": str(folder), "src_vocab": len(v_en) + SPECIALS, "tgt_vocab": len(v_de) + SPECIALS,
@@ -118,6 +123,8 @@ def multi30k(split: str = "train", *, root: str | Path | None = None, download: 
 def reversal(split: str = "train", *, n_train: int = 512, n_test: int = 256, vocab: int = 20, min_len: int = 3,
              max_len: int = 10, seed: int = 0) -> Dataset:
     """A generated translation task: target = word-mapped reversal of the source (see the module docstring)."""
+    check_int("n_train", n_train, minimum=1)
+    check_int("n_test", n_test, minimum=1)
     check_int("vocab", vocab, minimum=2)
     check_int("min_len", min_len, minimum=1)
     check_int("max_len", max_len, minimum=min_len + 1)
