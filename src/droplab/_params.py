@@ -15,14 +15,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from droplab.nn import mc_mode, replay_masks
-from droplab.nn.modes import evaluation
+from droplab.nn.modes import Masks, evaluation, mc_mode, replay_masks
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """``loss_fn(outputs, targets)`` returning a scalar mean (or sum) over examples."""
-
-Masks = Mapping[str, Tensor]
-"""Noise of every noise layer by qualified name, as :func:`droplab.nn.replay_masks` takes it."""
 
 MAX_DENSE_ENTRIES = 50_000_000  # a D×D float32 matrix of 200 MB: D ≈ 7,000
 

@@ -28,7 +28,8 @@ from droplab._checks import check_int, check_positive
 from droplab._params import flatten_block, parameter_block, unflatten_block
 from droplab.nn import mc_mode, replay_masks
 from droplab.nn.functional import ou_update
-from droplab.regularization import noise_laplacian, noise_laplacian_grad, noise_space
+from droplab.nn.noise_space import noise_space
+from droplab.regularization import noise_laplacian, noise_laplacian_grad
 
 MSE = nn.functional.mse_loss
 

@@ -19,34 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from droplab._checks import check_choice, check_int
+from droplab._checks import check_int
 from droplab._params import Masks
-from droplab.regularization import sample_noise
-
-LOSSES = ("eval", "expected", "fixed-mask")
-
-
-def loss_masks(model: nn.Module, inputs: Tensor, loss: str, masks: Masks | None = None, n_masks: int = 16,
-               generator: torch.Generator | None = None) -> list[Masks | None]:
-    """The masks a ``loss`` semantics averages over: ``[None]`` (eval), ``[masks]`` (fixed), or draws.
-
-    ``"expected"`` draws ``n_masks`` per-example noises of every layer with
-    :func:`droplab.regularization.sample_noise` (the layers' own laws, ``generator`` for the draw).
-    """
-    check_choice("loss", loss, LOSSES)
-    if loss == "eval":
-        return [None]
-    if loss == "fixed-mask":
-        if masks is None:
-            raise ValueError("masks must be given for loss 'fixed-mask' ({layer name: noise tensor}, e.g. from "
-                             "droplab.nn.record_masks)")
-        return [dict(masks)]
-    check_int("n_masks", n_masks, minimum=2)
-    drawn = sample_noise(model, inputs, n_masks, generator)
-    return [{k: v[s] for k, v in drawn.items()} for s in range(n_masks)]
 
 
 def slice_masks(masks: Masks | None, lo: int, hi: int) -> Masks | None:

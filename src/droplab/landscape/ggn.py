@@ -19,8 +19,9 @@ from droplab._params import (
     parameter_block,
     unflatten_block,
 )
-from droplab.landscape.blocks import BlockHessian, chunks, loss_masks, mean_and_stderr, slice_masks
+from droplab.landscape.blocks import BlockHessian, chunks, mean_and_stderr, slice_masks
 from droplab.landscape.hessian import per_example_hessians
+from droplab.nn.noise_space import loss_masks
 
 
 def ggn(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], params: Sequence[str | Tensor] | None = None,

@@ -31,7 +31,8 @@ from droplab._params import (
     linear_block_module,
     parameter_block,
 )
-from droplab.landscape.blocks import BlockHessian, chunks, loss_masks, mean_and_stderr, slice_masks
+from droplab.landscape.blocks import BlockHessian, chunks, mean_and_stderr, slice_masks
+from droplab.nn.noise_space import loss_masks
 
 METHODS = ("auto", "kron", "jacrev")
 

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from torch.func import grad, vjp
 
 from droplab._params import LossFn, Masks, block_loss, block_size, flatten_block, parameter_block
-from droplab.landscape.blocks import chunks, loss_masks, slice_masks
+from droplab.landscape.blocks import chunks, slice_masks
+from droplab.nn.noise_space import loss_masks
 
 
 class HessianOperator(LinearOperator):

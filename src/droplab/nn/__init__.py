@@ -24,6 +24,7 @@ from droplab.nn.modes import (
     replay_masks,
     training,
 )
+from droplab.nn.noise_space import LOSSES, NoiseSpace, draw_noise, loss_masks, noise_space
 from droplab.nn.ou import OUDropout
 from droplab.nn.spiking import StochasticSpiking
 from droplab.nn.variational import VariationalDropout, VariationalDropoutLinear
@@ -41,6 +42,12 @@ __all__ = [
     "named_noise_layers",
     "record_masks",
     "replay_masks",
+    # the noise variable and per-example draws of it
+    "NoiseSpace",
+    "noise_space",
+    "draw_noise",
+    "loss_masks",
+    "LOSSES",
     # noise layers by name: the models' ``noise`` argument
     "NOISE_KINDS",
     "NoiseFactory",

@@ -32,6 +32,8 @@ class Backpercolation(NoiseLayer):
     adaptive (1, (1 − q)/q), q = min(|f'|, 1); fixed (keep/f', keep(1 − keep)/f'²).
     """
 
+    input_dependent = True  # δ ~ Bernoulli(f'(s)): the law is the input's derivative
+
     def __init__(self, activation: Callable[[Tensor], Tensor] = torch.sigmoid,
                  derivative: Callable[[Tensor], Tensor] | None = None, keep: float | None = None, *,
                  generator: torch.Generator | None = None) -> None:

@@ -9,6 +9,7 @@ Monte Carlo) and mask record/replay (:mod:`droplab.nn.modes`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +24,10 @@ class NoiseLayer(nn.Module):
 
     NaN in the input propagates as NaN; nothing raises on it.
     """
+
+    input_dependent: ClassVar[bool] = False
+    """Whether the law of the noise depends on the input's values (not only its shape): then
+    :meth:`sample_noise` needs the real input, and :func:`droplab.nn.draw_noise` a forward pass."""
 
     def __init__(self, generator: torch.Generator | None = None) -> None:
         super().__init__()

@@ -25,6 +25,9 @@ from torch import nn
 
 from droplab.nn.base import NoiseLayer
 
+Masks = Mapping[str, torch.Tensor]
+"""Noise of every noise layer by qualified name, as :func:`replay_masks` takes it."""
+
 
 def named_noise_layers(model: nn.Module) -> Iterator[tuple[str, NoiseLayer]]:
     """Yield ``(qualified_name, layer)`` for every droplab noise layer in ``model``."""

@@ -35,6 +35,8 @@ class StochasticSpiking(NoiseLayer):
     tensor([0.5000, 2.0000])
     """
 
+    input_dependent = True  # spikes Δ ~ Bernoulli(O): the law is the input's activity
+
     def __init__(self, r: float = 1.0, mode: str = "global", *, linear: nn.Linear | None = None,
                  generator: torch.Generator | None = None) -> None:
         super().__init__(generator)

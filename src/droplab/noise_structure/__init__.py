@@ -3,10 +3,10 @@
 See docs/landscape.md.
 """
 
+from droplab.nn.noise_space import draw_noise  # re-exported: its home is droplab.nn
 from droplab.noise_structure.sampling import (
     SAMPLER_METHODS,
     NoiseSamples,
-    draw_noise,
     gradient_samples,
     trajectory_samples,
 )

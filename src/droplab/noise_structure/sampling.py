@@ -32,9 +32,9 @@ from torch.func import functional_call, grad, vmap
 
 from droplab._checks import check_choice, check_int, check_positive
 from droplab._params import LossFn, forward_with, linear_block_module, parameter_block
-from droplab.nn import NoiseLayer, mc_mode, named_noise_layers, replay_masks
+from droplab.nn import NoiseLayer, mc_mode, replay_masks
 from droplab.nn.modes import evaluation, lend_generator
-from droplab.regularization import noise_space
+from droplab.nn.noise_space import draw_noise
 from droplab.training import TrainConfig, fit
 from droplab.training.callbacks import RecordParameters
 
@@ -53,29 +53,6 @@ class NoiseSamples:
     @property
     def n(self) -> int:
         return self.samples.shape[0]
-
-
-def draw_noise(model: nn.Module, inputs: Tensor, n_draws: int,
-               generator: torch.Generator | None = None) -> dict[str, Tensor]:
-    """``n_draws`` per-example noises of every noise layer for ``inputs``: ``{name: (n_draws, n, *units)}``.
-
-    Each layer draws with its own law on an empty input of the right shape — no forward pass — with
-    ``generator`` in place of the layer's generator.
-    """
-    check_int("n_draws", n_draws, minimum=1)
-    space = noise_space(model, inputs)
-    layers = dict(named_noise_layers(model))
-    n = len(inputs)
-    out = {}
-    for name, shape in zip(space.names, space.shapes):
-        probe = torch.empty((n_draws * n, *shape[1:]), dtype=inputs.dtype, device=inputs.device)
-        with lend_generator(layers[name], generator):
-            noise = layers[name].sample_noise(probe)
-        if noise.shape[0] != n_draws * n:
-            raise ValueError(f"noise layer {name!r} shares its noise across the batch; gradient sampling needs "
-                             "per-example noise")
-        out[name] = noise.reshape(n_draws, n, *noise.shape[1:])
-    return out
 
 
 def _noise_stream(model: nn.Module, x: Tensor, n_samples: int, chunk: int,

@@ -38,7 +38,7 @@ from droplab._params import (
 )
 from droplab.nn import named_noise_layers
 from droplab.nn.modes import evaluation
-from droplab.noise_structure.sampling import draw_noise
+from droplab.nn.noise_space import draw_noise
 from droplab.regularization import bernoulli_mask_support
 
 

@@ -5,6 +5,8 @@ manifold; Baldi & Sadowski 2014 §11: the expected dropout gradient is the ensem
 adaptive weight decay. See docs/regularization.md.
 """
 
+from droplab.nn.noise_space import NoiseSpace, noise_space
+from droplab.nn.noise_space import draw_noise as sample_noise  # the name this package has always exported
 from droplab.regularization.closed_forms import (
     DeepLinearDecomposition,
     deep_linear_decomposition,
@@ -20,12 +22,10 @@ from droplab.regularization.expected_gradient import (
     bernoulli_mask_support,
     ensemble_gradient,
     expected_dropout_gradient,
-    sample_noise,
 )
 from droplab.regularization.explicit_implicit import MODES, explicit_implicit, train_decomposed
 from droplab.regularization.laplacian import (
     NoiseHessianOperator,
-    NoiseSpace,
     check_twice_differentiable,
     masked_loss,
     model_params,
@@ -35,7 +35,6 @@ from droplab.regularization.laplacian import (
     noise_laplacian_diagonal,
     noise_laplacian_grad,
     noise_regularizer,
-    noise_space,
 )
 
 __all__ = [

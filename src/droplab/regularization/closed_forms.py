@@ -22,8 +22,9 @@ from torch.func import functional_call, jacrev, vmap
 
 from droplab._checks import check_positive, check_probability
 from droplab.nn import BernoulliDropout, NoiseLayer, mc_mode, named_noise_layers, replay_masks
+from droplab.nn.noise_space import noise_space
 from droplab.regularization.expected_gradient import bernoulli_mask_support
-from droplab.regularization.laplacian import model_params, noise_space
+from droplab.regularization.laplacian import model_params
 
 
 def _layers(model: nn.Module) -> list[nn.Module]:

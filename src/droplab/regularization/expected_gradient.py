@@ -23,8 +23,9 @@ from torch.func import grad, vmap
 
 from droplab._checks import check_int
 from droplab._params import LossFn
-from droplab.nn import BernoulliDropout, lend_generator, mc_mode, named_noise_layers, record_masks
-from droplab.regularization.laplacian import masked_loss, model_params, noise_space
+from droplab.nn import BernoulliDropout, named_noise_layers
+from droplab.nn.noise_space import draw_noise, noise_space
+from droplab.regularization.laplacian import masked_loss, model_params
 
 MAX_ENUMERATED_UNITS = 20
 
@@ -77,28 +78,6 @@ def _per_mask_gradients(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targe
         return grad(lambda p: loss({**params, **p}, nz))({k: params[k] for k in names})
 
     return {k: v.detach() for k, v in vmap(one, chunk_size=chunk_size)(noise).items()}
-
-
-def sample_noise(model: nn.Module, inputs: Tensor, n_samples: int,
-                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
-    """Draw ``n_samples`` noises of every noise layer for the batch ``inputs``: ``{name: (S, N, *units)}``.
-
-    One forward pass of the batch repeated ``n_samples`` times in Monte Carlo mode, recording what
-    each layer draws (so any droplab noise layer works); ``generator`` replaces the layers' own
-    generators for the call.
-    """
-    check_int("n_samples", n_samples, minimum=1)
-    n = len(inputs)
-    with torch.no_grad(), mc_mode(model), lend_generator(model, generator), record_masks(model) as rec:
-        model(inputs.repeat(n_samples, *([1] * (inputs.dim() - 1))))
-    out = {}
-    for name, calls in rec.items():
-        noise = calls[0]
-        if noise.shape[0] != n * n_samples:
-            raise ValueError(f"noise layer {name!r} shares its noise across the batch (noise batch dim "
-                             f"{noise.shape[0]}); Monte Carlo needs per-example noise")
-        out[name] = noise.reshape(n_samples, n, *noise.shape[1:])
-    return out
 
 
 def bernoulli_mask_support(model: nn.Module, inputs: Tensor) -> tuple[dict[str, Tensor], Tensor]:
@@ -156,7 +135,7 @@ def expected_dropout_gradient(model: nn.Module, loss_fn: LossFn, data: tuple[Ten
         mean = {k: torch.tensordot(probs, g, dims=1) for k, g in grads.items()}
         return ExpectedGradient(mean, {k: torch.zeros_like(v) for k, v in mean.items()}, ensemble, None)
     check_int("n_samples", n_samples, minimum=2)
-    noise = sample_noise(model, inputs, n_samples, generator)
+    noise = draw_noise(model, inputs, n_samples, generator)
     grads = _per_mask_gradients(model, loss_fn, inputs, targets, noise, chunk_size)
     mean = {k: g.mean(0) for k, g in grads.items()}
     stderr = {k: g.std(0) / n_samples**0.5 for k, g in grads.items()}

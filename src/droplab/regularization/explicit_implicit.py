@@ -31,8 +31,8 @@ from torch import Tensor, nn
 from droplab._checks import check_choice, check_int, check_positive
 from droplab._params import LossFn
 from droplab.nn.modes import evaluation
-from droplab.regularization.expected_gradient import _per_mask_gradients, ensemble_gradient, sample_noise
-from droplab.regularization.laplacian import noise_space
+from droplab.nn.noise_space import draw_noise, noise_space
+from droplab.regularization.expected_gradient import _per_mask_gradients, ensemble_gradient
 
 MODES = ("none", "explicit", "implicit", "both")
 
@@ -85,7 +85,7 @@ def train_decomposed(
         direction = ensemble_gradient(model, loss_fn, x, y) if mode in ("none", "implicit") else None
         if n_draws:
             draws = _per_mask_gradients(
-                model, loss_fn, x, y, sample_noise(model, x, n_draws, generator), None
+                model, loss_fn, x, y, draw_noise(model, x, n_draws, generator), None
             )
             if mode == "explicit":
                 direction = {k: g.mean(0) for k, g in draws.items()}

@@ -24,7 +24,6 @@ called several times in one forward pass reuses the same η.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -33,76 +32,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, jacrev, vmap
 
 from droplab._params import LossFn
-from droplab.nn import mc_mode, named_noise_layers, replay_masks
-
-
-@dataclass(frozen=True)
-class NoiseSpace:
-    """The noise variable of a model: one η block of shape ``(1, *unit_shape)`` per noise layer."""
-
-    names: tuple[str, ...]
-    shapes: tuple[tuple[int, ...], ...]
-    means: tuple[Tensor, ...]
-    variances: tuple[Tensor, ...]
-
-    @property
-    def sizes(self) -> list[int]:
-        return [int(torch.Size(s).numel()) for s in self.shapes]
-
-    @property
-    def dim(self) -> int:
-        """Total number of noise units (the dimension of η)."""
-        return sum(self.sizes)
-
-    def masks(self, eta: Tensor) -> dict[str, Tensor]:
-        """Replay masks ``m + η`` for a flat η of length :attr:`dim`."""
-        blocks = torch.split(eta, self.sizes)
-        return {n: m + b.reshape(s) for n, s, m, b in zip(self.names, self.shapes, self.means, blocks)}
-
-    def variance_vector(self) -> Tensor:
-        """Var(η_j) for every unit, flat (per-unit probabilities broadcast to the unit shape)."""
-        return torch.cat([v.expand(s).reshape(-1) for v, s in zip(self.variances, self.shapes)])
-
-
-def noise_space(model: nn.Module, inputs: Tensor) -> NoiseSpace:
-    """Find every droplab noise layer of ``model`` and the unit shape it sees on ``inputs``.
-
-    Raises a one-line ``ValueError`` when the model has no droplab noise layer.
-    """
-    named = list(named_noise_layers(model))
-    if not named:
-        raise ValueError("model has no droplab noise layer (droplab.nn.NoiseLayer); the noise Laplacian "
-                         "needs at least one, e.g. droplab.nn.GaussianDropout or BernoulliDropout")
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def hook(name: str) -> Callable[[nn.Module, tuple[Tensor, ...]], None]:
-        def record(module: nn.Module, args: tuple[Tensor, ...]) -> None:
-            shapes.setdefault(name, (1, *args[0].shape[1:]))
-        return record
-
-    hooks = [layer.register_forward_pre_hook(hook(name)) for name, layer in named]
-    means, variances = [], []
-    for name, layer in named:
-        try:
-            m, v = layer.noise_moments()
-        except RuntimeError:
-            raise ValueError(f"noise layer {name!r} ({type(layer).__name__}) has input-dependent noise "
-                             "moments; the noise Laplacian needs layers of a fixed law (Gaussian, "
-                             "Bernoulli, ...)") from None
-        means.append(torch.as_tensor(m, dtype=inputs.dtype, device=inputs.device))
-        variances.append(torch.as_tensor(v, dtype=inputs.dtype, device=inputs.device))
-    try:
-        with torch.no_grad(), mc_mode(model), replay_masks(model, dict(zip([n for n, _ in named], means))):
-            model(inputs[:1])
-    finally:
-        for h in hooks:
-            h.remove()
-    missing = [n for n, _ in named if n not in shapes]
-    if missing:
-        raise ValueError(f"model noise layers {missing} are not called by model(inputs); the Laplacian "
-                         "needs every droplab noise layer on the forward path")
-    return NoiseSpace(tuple(n for n, _ in named), tuple(shapes[n] for n, _ in named), tuple(means),
-                      tuple(variances))
+from droplab.nn import mc_mode, replay_masks
+from droplab.nn.noise_space import NoiseSpace, noise_space
 
 
 def masked_loss(model: nn.Module, loss_fn: LossFn, inputs: Tensor,
