@@ -7,7 +7,8 @@ reading the single line knows the fix.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -62,6 +63,17 @@ def check_finite(name: str, value: float) -> None:
         raise ValueError(f"{name} must be finite, got {value!r}")
 
 
+def check_in_range(name: str, value: float | torch.Tensor, low: float, high: float, *,
+                   low_open: bool = False, high_open: bool = False) -> None:
+    """Check every entry of ``value`` (float or tensor) lies in [low, high]; either end can be opened."""
+    t = torch.as_tensor(value, dtype=torch.float64)
+    lo_ok = (t > low).all() if low_open else (t >= low).all()
+    hi_ok = (t < high).all() if high_open else (t <= high).all()
+    if torch.isnan(t).any() or not (lo_ok and hi_ok):
+        raise ValueError(f"{name} must lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}, "
+                         f"got {_describe(value)}")
+
+
 def check_unit_interval_values(name: str, values: torch.Tensor) -> None:
     """Check every entry of ``values`` lies in [0, 1] (NWGM and complements need it)."""
     if torch.isnan(values).any() or (values < 0).any() or (values > 1).any():
@@ -99,3 +111,38 @@ def check_exactly_one(**named: Any) -> None:
     if len(given) != 1:
         names = " or ".join(named)
         raise ValueError(f"give exactly one of {names}, got {', '.join(given) if given else 'neither'}")
+
+
+def check_batch(name: str, x: torch.Tensor) -> None:
+    """Check ``x`` is a tensor with a batch dim holding at least one example."""
+    if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] < 1:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a tensor (N, ...) with at least one example, got {shape}")
+
+
+def check_data(name: str, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check ``data`` is a pair ``(inputs, targets)`` of tensors with the same number (>= 1) of examples."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
+        raise ValueError(f"{name} must be a pair (inputs, targets) of tensors, got {type(data).__name__}")
+    x, y = data
+    check_batch(f"{name}[0] (inputs)", x)
+    if y.dim() < 1 or len(y) != len(x):
+        raise ValueError(f"{name} must hold as many targets as inputs, got {len(x)} inputs and targets of shape "
+                         f"{tuple(y.shape)}")
+    return x, y
+
+
+#: Words of torch's shape errors (matmul, convolution, broadcasting, view) that ``model_input`` rewrites.
+_SHAPE_ERRORS = ("shape", "size", "dimension", "Expected", "expected")
+
+
+@contextmanager
+def model_input(name: str, x: torch.Tensor) -> Iterator[None]:
+    """Inside the block, a shape error of a model's forward on ``x`` becomes one line naming ``name``."""
+    try:
+        yield
+    except RuntimeError as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if not any(word in first for word in _SHAPE_ERRORS):
+            raise
+        raise ValueError(f"{name} of shape {tuple(x.shape)} does not fit the model's input: {first}") from None

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from droplab._checks import check_int, check_probability
+from droplab._checks import check_batch, check_int, check_probability, model_input
 from droplab.ensemble.stats import StreamingMoments
+from droplab.models import FNN
 from droplab.nn import BernoulliDropout, DropConnectLinear, NoiseLayer, mc_mode, named_noise_layers, replay_masks
 from droplab.nn.base import noise_shape
 from droplab.nn.modes import evaluation
@@ -99,8 +100,6 @@ def point_moments(x: Tensor) -> Moments:
 
 # ---------------------------------------------------------------- a whole net
 def _leaves(model: nn.Module) -> Iterator[nn.Module]:
-    from droplab.models import FNN
-
     if isinstance(model, FNN):
         yield from _leaves(model.net)
     elif isinstance(model, nn.Sequential):
@@ -127,14 +126,21 @@ def linear_moments(model: nn.Module, x: Tensor) -> list[Moments]:
     ``model`` is an :class:`droplab.models.FNN` with ``activation="linear"`` or an ``nn.Sequential``
     of ``nn.Linear`` / ``nn.Identity`` and droplab noise layers with independent per-unit noise
     (any law: the recursion only needs the noise mean and variance, e.g. Bernoulli with
-    per-unit ``p`` tensors, either scaling). ``x`` is ``(N, d_in)``. Returns one :class:`Moments`
-    per ``nn.Linear`` in order; the last is the output. Works in ``x``'s dtype (use float64 for
-    comparisons with :func:`enumerate_subnetworks`). ``DropConnectLinear`` layers contribute their
-    independent per-connection weight noise (:func:`weight_noise_moments`).
+    per-unit ``p`` tensors, either scaling). ``x`` is ``(N, d_in)`` (an unbatched ``(d_in,)`` is a
+    batch of one). Returns one :class:`Moments` per ``nn.Linear`` in order; the last is the output.
+    Works in ``x``'s dtype (use float64 for comparisons with :func:`enumerate_subnetworks`).
+    ``DropConnectLinear`` layers contribute their independent per-connection weight noise
+    (:func:`weight_noise_moments`).
     """
+    x = x.unsqueeze(0) if x.dim() == 1 else x
+    check_batch("x", x)
     m = point_moments(x.flatten(1))
     out: list[Moments] = []
     for leaf in _leaves(model):
+        if isinstance(leaf, (nn.Linear, DropConnectLinear)) and m.mean.shape[-1] != leaf.in_features:
+            where = "x" if not out else "the layer before it"
+            raise ValueError(f"x of shape {tuple(x.shape)}: a {type(leaf).__name__} expects {leaf.in_features} "
+                             f"features but {where} gives {m.mean.shape[-1]}")
         bias = getattr(leaf, "bias", None)
         bias = None if bias is None else bias.detach().to(x.dtype)
         if isinstance(leaf, DropConnectLinear):  # connection noise (eqs. 18–20, 26), any scaling
@@ -254,7 +260,7 @@ def _sites(model: nn.Module, x: Tensor) -> list[_Site]:
     handles = [layer.register_forward_pre_hook(lambda _m, args, name=name: inputs[name].append(tuple(args[0].shape)))
                for name, layer in named]
     try:
-        with evaluation(model), torch.no_grad():
+        with evaluation(model), torch.no_grad(), model_input("x", x):
             model(x)
     finally:
         for h in handles:
@@ -292,12 +298,13 @@ def enumerate_subnetworks(model: nn.Module, x: Tensor, *, max_units: int = 20,
     evaluation mode; the caller's modes are restored). Units with ``p = 0`` are always kept and
     cost nothing. Raises if more than ``max_units`` gates would be enumerated.
 
-    ``x`` is ``(N, ...)``; the output is flattened to ``(N, d)``. Statistics are accumulated in
-    float64 by a streaming merge (:class:`droplab.ensemble.stats.StreamingMoments`).
+    ``x`` is ``(N, ...)``, or one unbatched input ``(d,)`` taken as a batch of one (as torch
+    layers do); the output is flattened to ``(N, d)``. Statistics are accumulated in float64 by a
+    streaming merge (:class:`droplab.ensemble.stats.StreamingMoments`).
     """
     check_int("max_units", max_units, minimum=0)
-    if x.dim() < 1 or x.shape[0] < 1:
-        raise ValueError(f"x must have a batch dim with at least one input, got shape {tuple(x.shape)}")
+    x = x.unsqueeze(0) if x.dim() == 1 else x
+    check_batch("x", x)
     sites = _sites(model, x)
     gates = [torch.nonzero(s.drop > 0).flatten() for s in sites]
     n = sum(len(g) for g in gates)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from droplab._checks import check_unit_interval_values, check_weights
+from droplab._checks import check_in_range, check_unit_interval_values, check_weights
 
 #: Argmax on [0, 0.5] of the variance-free bound E(1−E)|1−2E|/(1−2E(1−E)) (eq. 87, Fig. 8.1).
 BOUND_ARGMAX_VARIANCE_FREE = 0.5 - math.sqrt(math.sqrt(5) - 2) / 2
@@ -35,9 +35,9 @@ BOUND_ARGMAX_SIMPLE = 0.5 - math.sqrt(3) / 6
 
 
 def _weights(values: Tensor, weights: Tensor | None) -> Tensor:
-    if not isinstance(values, Tensor) or not values.is_floating_point() or values.dim() == 0:
-        raise ValueError("values must be a floating tensor of shape (..., m) (members last), "
-                         f"got {type(values).__name__} {getattr(values, 'shape', '')}")
+    if not isinstance(values, Tensor) or not values.is_floating_point() or values.dim() == 0 or values.shape[-1] == 0:
+        raise ValueError("values must be a floating tensor of shape (..., m) with m >= 1 members (members last), "
+                         f"got {type(values).__name__} {tuple(getattr(values, 'shape', ()))}")
     if weights is None:
         return torch.full_like(values, 1.0 / values.shape[-1])
     weights = torch.as_tensor(weights, dtype=values.dtype, device=values.device)
@@ -111,23 +111,40 @@ def summary(values: Tensor, weights: Tensor | None = None) -> EnsembleSummary:
 
 
 # ---------------------------------------------------------------- second-order approximations
+def _moments(e: Tensor | float, v: Tensor | float | None = None) -> None:
+    """The domain of E and V: an ensemble of values in [0, 1] has 0 ≤ E ≤ 1 and 0 ≤ V ≤ E(1 − E) ≤ 1/4.
+
+    V is checked against 1/4 (not E(1 − E)) so that unbiased Monte Carlo variances pass.
+    """
+    check_in_range("E", e, 0.0, 1.0)
+    if v is not None:
+        check_in_range("V", v, 0.0, 0.25)
+
+
 def geometric_mean_second_order(e: Tensor | float, v: Tensor | float) -> Tensor | float:
     """``G ≈ E − V`` (eqs. 84, 93): expansion of the geometric mean around 0.5."""
+    _moments(e, v)
     return e - v
 
 
 def nwgm_second_order(e: Tensor | float, v: Tensor | float) -> Tensor | float:
     """``NWGM ≈ (E − V)/(1 − 2V)`` (eqs. 84, 95): expansion around 0.5."""
+    _moments(e, v)
     return (e - v) / (1 - 2 * v)
 
 
 def nwgm_error_second_order(e: Tensor | float, v: Tensor | float) -> Tensor | float:
     """``E − NWGM ≈ V(1 − 2E)/(1 − 2V)`` (eqs. 85, 96): signed error of the expansion around 0.5."""
+    _moments(e, v)
     return v * (1 - 2 * e) / (1 - 2 * v)
 
 
 def nwgm_second_order_mean(e: Tensor | float, v: Tensor | float) -> Tensor | float:
-    """``NWGM ≈ (E − V/(2E)) / (1 − V/(2E(1−E)))`` (App. B, eq. 202): expansion around the mean."""
+    """``NWGM ≈ (E − V/(2E)) / (1 − V/(2E(1−E)))`` (App. B, eq. 202): expansion around the mean.
+
+    Undefined (NaN or ±inf) at E ∈ {0, 1}, where the expansion around the mean does not exist.
+    """
+    _moments(e, v)
     return (e - v / (2 * e)) / (1 - 0.5 * v / (e * (1 - e)))
 
 
@@ -137,17 +154,20 @@ def nwgm_second_order_boundary(e: Tensor | float, v: Tensor | float) -> Tensor |
     Around 0 the roles of G and G′ swap and give the same NWGM; eq. 211 as printed,
     ``(1 − E − V/2)/(1 − V)``, is its complement ``G′/(G + G′)``.
     """
+    _moments(e, v)
     return (2 * e - v) / (2 - 2 * v)
 
 
 def nwgm_error_boundary(e: Tensor | float, v: Tensor | float) -> Tensor | float:
     """``E − NWGM ≈ −(E − 1/2) V/(1 − V)`` (App. B, eq. 208)."""
+    _moments(e, v)
     return -(e - 0.5) * v / (1 - v)
 
 
 # ---------------------------------------------------------------- bounds on |E − NWGM|
 def nwgm_bound_variance(e: Tensor | float, v: Tensor | float) -> Tensor | float:
     """Variance-dependent bound ``|E − NWGM| ≲ E(1−E)|1−2E|/(1−2V)`` (eq. 87, "bound 1" of Fig. 9.3)."""
+    _moments(e, v)
     return e * (1 - e) * abs(1 - 2 * e) / (1 - 2 * v)
 
 
@@ -156,22 +176,26 @@ def nwgm_bound_variance_free(e: Tensor | float) -> Tensor | float:
 
     Maximal on [0, 0.5] at :data:`BOUND_ARGMAX_VARIANCE_FREE`.
     """
+    _moments(e)
     q = e * (1 - e)
     return q * abs(1 - 2 * e) / (1 - 2 * q)
 
 
 def nwgm_bound_simple(e: Tensor | float) -> Tensor | float:
     """Loosest bound ``|E − NWGM| ≲ 2E(1−E)|1−2E|`` (eq. 87, Fig. 8.2); maximal at :data:`BOUND_ARGMAX_SIMPLE`."""
+    _moments(e)
     return 2 * e * (1 - e) * abs(1 - 2 * e)
 
 
 def nwgm_bound_boundary_variance(v: Tensor | float) -> Tensor | float:
     """``|E − NWGM| ≲ V/(2(1 − V))`` (App. B, eq. 209), from the expansion around 0 or 1."""
+    check_in_range("V", v, 0.0, 0.25)
     return 0.5 * v / (1 - v)
 
 
 def nwgm_bound_boundary(e: Tensor | float) -> Tensor | float:
     """``|E − NWGM| ≲ |E − 1/2| E(1−E)/(1 − E(1−E)) ≤ 1/6`` (App. B, eq. 210)."""
+    _moments(e)
     q = e * (1 - e)
     return abs(e - 0.5) * q / (1 - q)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from droplab._checks import check_int
+from droplab._checks import check_batch, check_int, model_input
 from droplab._hooks import record_outputs
 from droplab.ensemble.stats import StreamingMoments
 from droplab.nn.modes import evaluation, lend_generator, mc_mode, noise_layers
@@ -98,8 +98,9 @@ def ensemble_activations(model: nn.Module, x: Tensor, modules: Sequence[str]) ->
 
     Evaluation mode replaces each noise by its mean (weight scaling); the caller's modes are restored.
     """
+    check_batch("x", x)
     mods = _modules(model, modules)
-    with record_outputs(mods) as out, evaluation(model), torch.no_grad():
+    with record_outputs(mods) as out, evaluation(model), torch.no_grad(), model_input("x", x):
         model(x)
     return {name: out[name][-1].reshape(x.shape[0], -1) for name in modules}
 
@@ -121,6 +122,7 @@ def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_sampl
     standard error is ``std(log O)/√K``.
     """
     check_int("n_samples", n_samples, minimum=2)
+    check_batch("x", x)
     layers = noise_layers(model)
     if not layers:
         raise ValueError("model has no droplab noise layer; sample_ensemble needs at least one to sample sub-networks")

@@ -34,8 +34,6 @@ def slice_masks(masks: Masks | None, lo: int, hi: int) -> Masks | None:
 
 def chunks(n: int, chunk: int | None) -> list[tuple[int, int]]:
     """``(lo, hi)`` bounds splitting ``n`` examples into pieces of ``chunk`` (one piece for None)."""
-    if n < 1:
-        raise ValueError(f"data must hold at least one example, got an empty batch (n = {n})")
     if chunk is not None:
         check_int("chunk", chunk, minimum=1)
     step = n if chunk is None else chunk

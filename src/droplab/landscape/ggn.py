@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import jacrev
 
+from droplab._checks import check_data
 from droplab._params import (
     MAX_DENSE_ENTRIES,
     LossFn,
@@ -35,7 +36,7 @@ def ggn(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], params: 
     names = parameter_block(model, params)
     dim = block_size(model, names)
     check_dense_size(dim, max_entries)
-    x, y = data
+    x, y = check_data("data", data)
     n = len(x)
     pieces = chunks(n, chunk)
     base = {k: v.detach() for k, v in model.named_parameters()}

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import grad, jacrev, vjp, vmap
 
-from droplab._checks import check_choice
+from droplab._checks import check_choice, check_data
 from droplab._hooks import record_inputs, record_outputs
 from droplab._params import (
     MAX_DENSE_ENTRIES,
@@ -98,7 +98,7 @@ def block_hessian(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor]
     names = parameter_block(model, params)
     dim = block_size(model, names)
     check_dense_size(dim, max_entries)
-    x, y = data
+    x, y = check_data("data", data)
     n = len(x)
     pieces = chunks(n, chunk)
     linear = linear_block_module(model, names)

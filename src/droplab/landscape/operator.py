@@ -14,6 +14,7 @@ from scipy.sparse.linalg import LinearOperator
 from torch import Tensor, nn
 from torch.func import grad, vjp
 
+from droplab._checks import check_data
 from droplab._params import LossFn, Masks, block_loss, block_size, flatten_block, parameter_block
 from droplab.landscape.blocks import chunks, slice_masks
 from droplab.nn.noise_space import loss_masks
@@ -32,7 +33,7 @@ class HessianOperator(LinearOperator):
         self.names = tuple(parameter_block(model, params))
         dim = block_size(model, self.names)
         super().__init__(np.float64, (dim, dim))
-        x, y = data
+        x, y = check_data("data", data)
         pieces = chunks(len(x), chunk)
         self.loss = loss
         self.theta = flatten_block(model, self.names)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from droplab._checks import check_choice, check_int
+from droplab._checks import check_batch, check_choice, check_int, model_input
 from droplab._hooks import record_inputs
 from droplab.nn.modes import Masks, evaluation, lend_generator, mc_mode, named_noise_layers, record_masks, replay_masks
 
@@ -67,6 +67,7 @@ def noise_space(model: nn.Module, inputs: Tensor) -> NoiseSpace:
     Raises a one-line ``ValueError`` when the model has no droplab noise layer, when a layer's noise
     law depends on the input (its moments are not fixed) or when a layer is off the forward path.
     """
+    check_batch("inputs", inputs)
     named = _layers(model)
     means, variances = [], []
     for name, layer in named:
@@ -79,7 +80,7 @@ def noise_space(model: nn.Module, inputs: Tensor) -> NoiseSpace:
         means.append(torch.as_tensor(m, dtype=inputs.dtype, device=inputs.device))
         variances.append(torch.as_tensor(v, dtype=inputs.dtype, device=inputs.device))
     with record_inputs(dict(named)) as seen, torch.no_grad(), mc_mode(model), \
-            replay_masks(model, dict(zip([n for n, _ in named], means))):
+            replay_masks(model, dict(zip([n for n, _ in named], means))), model_input("inputs", inputs):
         model(inputs[:1])
     missing = [n for n, _ in named if not seen[n]]
     if missing:

@@ -24,6 +24,9 @@ from droplab._checks import check_int
 def _check_samples(samples: Tensor) -> Tensor:
     if samples.dim() != 2 or samples.shape[0] < 2:
         raise ValueError(f"samples must be (N, D) with N >= 2, got shape {tuple(samples.shape)}")
+    bad = int((~torch.isfinite(samples)).sum())
+    if bad:
+        raise ValueError(f"samples must be finite, got {bad} NaN or infinite entries of {samples.numel()}")
     return samples
 
 

@@ -23,6 +23,7 @@ called several times in one forward pass reuses the same η.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -47,7 +48,13 @@ def masked_loss(model: nn.Module, loss_fn: LossFn, inputs: Tensor,
     def loss(params: dict[str, Tensor], noise: dict[str, Tensor]) -> Tensor:
         with mc_mode(model), replay_masks(model, noise):
             out = functional_call(model, params, (inputs,))
-        value = loss_fn(out, targets)
+        with warnings.catch_warnings():  # torch's elementwise losses only warn when they broadcast
+            warnings.filterwarnings("error", message=".*target size.*different to the input size", category=UserWarning)
+            try:
+                value = loss_fn(out, targets)
+            except UserWarning:
+                raise ValueError(f"targets of shape {tuple(targets.shape)} must match the model's outputs "
+                                 f"{tuple(out.shape)} (the loss would broadcast them)") from None
         if value.dim() != 0:
             raise ValueError(f"loss_fn must return a scalar (use reduction 'mean' or 'sum'), got shape "
                              f"{tuple(value.shape)}")

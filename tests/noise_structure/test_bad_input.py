@@ -1,0 +1,30 @@
+"""Bad input to the noise-structure analyses: one line naming the argument (issue 14)."""
+
+import pytest
+import torch
+
+from droplab.noise_structure import pca, power_law_fit, projected_variance
+
+NAN_SAMPLES = torch.tensor([[1.0, float("nan")], [0.0, 1.0], [2.0, 3.0]])
+
+CASES = [
+    ("pca-nan", lambda: pca(NAN_SAMPLES), "samples must be finite, got 1 NaN or infinite entries of 6"),
+    ("pca-inf", lambda: pca(torch.tensor([[1.0, float("inf")], [0.0, 1.0]])), "samples must be finite"),
+    ("pca-one-sample", lambda: pca(torch.ones(1, 3)), "samples must be \\(N, D\\) with N >= 2"),
+    ("pca-k-too-large", lambda: pca(torch.randn(4, 3), k=4), "k must be in \\[1, min\\(N − 1, D\\) = 3\\]"),
+    ("projection-nan", lambda: projected_variance(NAN_SAMPLES, torch.eye(2)), "samples must be finite"),
+    ("projection-rows", lambda: projected_variance(torch.randn(4, 3), torch.eye(2)), "directions must have 3 rows"),
+]
+
+
+@pytest.mark.parametrize(("call", "match"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line(call, match):
+    with pytest.raises(ValueError, match=match) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_power_law_fit_refuses_nonpositive_values():
+    with pytest.raises(ValueError) as info:
+        power_law_fit(torch.tensor([1.0, 2.0, -3.0]), torch.tensor([1.0, 2.0, 3.0]))
+    assert "\n" not in str(info.value)
