@@ -22,8 +22,8 @@ ANALYSES = ("ensemble", "regularization", "landscape", "noise_structure", "dynam
 ALLOWED = {
     ("dynamics", "regularization"): "SPS Theorem 1's flow drifts along −½P_Γ∇Δ_η L̂: dynamics uses the noise "
                                     "Laplacian, the regularization package's result",
-    ("landscape", "regularization"): "sample_noise (per-example noise draws), until noise spaces move to nn/",
-    ("noise_structure", "regularization"): "noise_space and bernoulli_mask_support, until noise spaces move to nn/",
+    ("noise_structure", "regularization"): "exact_dropout_moments (ZZX App. B.2) takes its expectation over the "
+                                           "Bernoulli mask support that regularization enumerates for B&S eq. 139",
 }
 
 
