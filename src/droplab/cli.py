@@ -4,6 +4,7 @@
     droplab run ID [--profile P] [--set key=value ...] [--out DIR] [--resume]
     droplab reproduce [--profile P] [--only ID ...] [--out DIR] [--resume]
     droplab report RUN_DIR... [--out DIR]
+    droplab claims [ID ...] [--json | --markdown]
     droplab sweep ID --grid key=v1,v2 [--seeds N] [--workers K] [--backend local|ray] [--resume]
     droplab data NAME [--split S] [--download]
 
@@ -62,6 +63,26 @@ profile_opt = click.option("--profile", type=click.Choice(PROFILE_NAMES), defaul
 
 
 @main.command()
+@click.argument("ids", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the registry as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print docs/claims.md.")
+def claims(ids: tuple[str, ...], as_json: bool, as_markdown: bool) -> None:
+    """List registered claims and checks (all, or of the experiment / claim IDs given), without running."""
+    import json
+
+    from droplab.experiments import claim_listing
+    from droplab.reports import registry_markdown, registry_text
+
+    listing = claim_listing(ids)
+    if as_json:
+        click.echo(json.dumps(listing, indent=2, ensure_ascii=False))
+    elif as_markdown:
+        click.echo(registry_markdown(listing), nl=False)
+    else:
+        click.echo(registry_text(listing))
+
+
+@main.command()
 @click.argument("experiment_id")
 @profile_opt
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable).")
@@ -73,7 +94,7 @@ profile_opt = click.option("--profile", type=click.Choice(PROFILE_NAMES), defaul
 def run(experiment_id: str, profile: str, sets: tuple[str, ...], out: str | None, resume: bool,
         device: str | None, print_config: bool, no_progress: bool) -> None:
     """Run one experiment and write its report next to its run directory."""
-    from droplab.experiments import get_experiment, run_experiment
+    from droplab.experiments import claims_hash, get_experiment, run_experiment
     from droplab.reports import write_report
 
     overrides = _parse_sets(sets)
@@ -85,9 +106,9 @@ def run(experiment_id: str, profile: str, sets: tuple[str, ...], out: str | None
         return
     path = Path(out or Path("runs") / experiment_id)
     ctx = run_experiment(exp, path, profile=profile, overrides=overrides, resume=resume, progress=not no_progress)
-    html_path, _ = write_report([path], path)
+    html_path, _ = write_report([path], path, current_hash=claims_hash())
     for c in ctx.claims:
-        click.echo(f"[{c.verdict}] {c.id}: {c.statement}")
+        click.echo(f"[{c.kind} {c.verdict}] {c.id}: {c.statement}" + (f" ({c.reason})" if c.reason else ""))
     click.echo(f"run directory: {path}\nreport: {html_path}")
 
 
@@ -102,13 +123,14 @@ def run(experiment_id: str, profile: str, sets: tuple[str, ...], out: str | None
 def reproduce(profile: str, only: tuple[str, ...], out: str | None, resume: bool, device: str | None,
               no_progress: bool) -> None:
     """Run every registered experiment and write the report (claims table first)."""
+    from droplab.experiments import claims_hash
     from droplab.experiments import reproduce as run_all
     from droplab.reports import write_report
 
     path = Path(out or Path("runs") / f"reproduce-{profile}")
     dirs, failed = run_all(path, profile=profile, only=only, resume=resume, progress=not no_progress,
                            overrides={"device": device} if device else None)
-    html_path, md_path = write_report(dirs, path)
+    html_path, md_path = write_report(dirs, path, current_hash=claims_hash())
     click.echo(f"report: {html_path}\nmarkdown: {md_path}")
     if failed:
         raise click.ClickException(f"{len(failed)} experiment(s) failed: {', '.join(failed)}; "
@@ -122,12 +144,14 @@ def reproduce(profile: str, only: tuple[str, ...], out: str | None, resume: bool
 @click.option("--metric", "metrics", multiple=True, help="Sweeps: the metrics to plot across the grid.")
 def report(run_dirs: tuple[str, ...], out: str | None, metrics: tuple[str, ...]) -> None:
     """Write one HTML page and a Markdown file for run directories, folders of them, or a sweep."""
+    from droplab.experiments import claims_hash
     from droplab.reports import write_report, write_sweep_report
 
     if len(run_dirs) == 1 and (Path(run_dirs[0]) / "sweep.json").is_file():
         html_path, md_path = write_sweep_report(Path(run_dirs[0]), Path(out) if out else None, list(metrics) or None)
     else:
-        html_path, md_path = write_report([Path(p) for p in run_dirs], Path(out or run_dirs[0]))
+        html_path, md_path = write_report([Path(p) for p in run_dirs], Path(out or run_dirs[0]),
+                                          current_hash=claims_hash())
     click.echo(f"report: {html_path}\nmarkdown: {md_path}")
 
 

@@ -36,7 +36,7 @@ def test_overrides_are_parsed_by_type():
 
 @pytest.mark.parametrize("profile,overrides,match", [
     ("fast", {}, "profile must be one of smoke, quick, paper"),
-    ("quick", {"depth": "3"}, "--set key 'depth' is not a field of Cfg; known keys: seed, device, width"),
+    ("quick", {"depth": "3"}, "--set key 'depth' is not a field of Cfg; known keys: seed, n_seeds, device, width"),
     ("quick", {"width": "wide"}, "--set width expects int, got 'wide'"),
     ("quick", {"flag": "maybe"}, "--set flag expects a bool"),
     ("quick", {"widths": "1,x"}, "--set widths expects int"),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from droplab.experiments import Experiment, ExperimentConfig, RunContext, run_experiment
-from droplab.experiments.claims import Claim
+from droplab.experiments.claims import ClaimSpec
 
 
 @dataclass
@@ -30,11 +30,11 @@ def counting_run(cfg: CountCfg, ctx: RunContext) -> None:
             return {"value": float(i * i)}
         values.append(ctx.stage(f"s{i}", compute)["value"])
     ctx.log(total=sum(values))
-    ctx.claim(id="sum", paper="none", where="here", statement="sum is 5", criterion="total == 5",
-              measured={"total": sum(values)}, outcome=sum(values) == 5)
+    ctx.check(SUM, sum(values) == 5, {"total": sum(values)})
 
 
-EXP = Experiment("test-count", "none", "counting", CountCfg, counting_run)
+SUM = ClaimSpec(id="sum", kind="check", where="here", statement="sum is 5", check="total == 5")
+EXP = Experiment("test-count", "none", "counting", CountCfg, counting_run, (SUM,))
 
 
 def test_run_directory_holds_everything(tmp_path):
@@ -47,7 +47,7 @@ def test_run_directory_holds_everything(tmp_path):
     assert {"torch", "seed", "git_commit", "python"} <= set(env)
     (claim,) = json.loads((tmp_path / "r" / "claims.json").read_text())
     assert {"id", "paper", "where", "statement", "criterion", "measured", "verdict"} <= set(claim)
-    assert claim["verdict"] == "reproduced" and ctx.complete
+    assert claim["verdict"] == "passed" and claim["kind"] == "check" and ctx.complete
 
 
 def test_interrupted_run_resumes_without_redoing_finished_stages(tmp_path):
@@ -72,15 +72,10 @@ def test_complete_run_is_returned_on_resume(tmp_path):
     run_experiment(EXP, tmp_path / "r")
     CALLS.clear()
     ctx = run_experiment(EXP, tmp_path / "r", resume=True)
-    assert CALLS == [] and ctx.claims[0].verdict == "reproduced"  # 0 + 1 + 4 == 5
+    assert CALLS == [] and ctx.claims[0].verdict == "passed"  # 0 + 1 + 4 == 5
 
 
 def test_out_that_is_not_a_run_directory(tmp_path):
     (tmp_path / "stuff.txt").write_text("x")
     with pytest.raises(ValueError, match="exists and is not a droplab run directory"):
         run_experiment(EXP, tmp_path)
-
-
-def test_verdicts_are_only_the_three():
-    with pytest.raises(ValueError, match="verdict must be one of"):
-        Claim("a", "p", "w", "s", "c", {}, "sort of")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from droplab.experiments import VERDICTS, all_experiments, get_experiment, run_experiment
+from droplab.experiments import CHECK_VERDICTS, VERDICTS, all_experiments, get_experiment, run_experiment
 
 IDS = [e.id for e in all_experiments()]
 
@@ -18,8 +18,17 @@ def test_smoke_run(tmp_path, exp_id):
     claims = json.loads((tmp_path / exp_id / "claims.json").read_text())
     # a paper that states no result (the SPS poster's OU question) gives measurements only
     assert claims or ctx.metrics, f"{exp_id} states no claim and records no measurement"
+    registered = {c.id: c for c in get_experiment(exp_id).claims}
     for c in claims:
-        assert c["verdict"] in VERDICTS and c["criterion"] and c["measured"] and c["paper"]
+        assert c["criterion"] and c["paper"] and c["where"]
+        if c["kind"] == "claim":
+            assert c["verdict"] in VERDICTS and c["quote"] and c["method"] and c["seeds"] and c["values"]
+            assert "met" in c["regime"] and len(c["interval"]) == 2 and c["id"] in registered
+            assert c["verdict"] != "inconclusive" or c["reason"], "an inconclusive verdict says why"
+        elif c["kind"] == "check":
+            assert c["verdict"] in CHECK_VERDICTS and c["id"] in registered
+        else:  # old criteria not yet registered: shown apart and never counted
+            assert c["kind"] == "unregistered" and c["verdict"] in VERDICTS
     for f in ctx.figures:
         assert (tmp_path / exp_id / f["png"]).is_file() and (tmp_path / exp_id / f["pdf"]).is_file()
 

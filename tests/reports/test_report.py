@@ -1,51 +1,60 @@
-"""The report: claims table first, every run's figures and numbers, failed runs shown honestly."""
+"""The report: what was run, a scoreboard per paper, one row per claim, figures beside claims, checks last."""
 
 from __future__ import annotations
 
 import json
 
-import matplotlib
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
+from droplab.experiments import ClaimSpec, Criterion, ExperimentConfig, RunContext
+from droplab.experiments.plotting import subplots
+from droplab.reports import write_report
 
-from droplab.experiments import ExperimentConfig, RunContext  # noqa: E402
-from droplab.reports import write_report  # noqa: E402
+CLAIM = ClaimSpec(id="down", kind="claim", where="Fig. 1", statement="it goes down", quote="it decreases",
+                  paper_value="negative slope", criterion=Criterion(quantity="slope", op="<", threshold=0.0),
+                  regime="trained to loss ≤ 0.05")
+CHECK = ClaimSpec(id="identity", kind="check", where="eq. 2", statement="recursion = enumeration",
+                  check="equal to 1e-12")
 
 
-def make_run(path, exp_id: str, outcome: bool | None, fail: bool = False) -> None:
-    ctx = RunContext(path, exp_id, "smoke", ExperimentConfig())
+def make_run(path, exp_id: str, values: list[float] | None, fail: bool = False, met: bool = True) -> None:
+    ctx = RunContext(path, exp_id, "quick", ExperimentConfig(), paper="Paper 2024", claims=[CLAIM, CHECK],
+                     claims_hash="abc123")
     if fail:
         ctx.fail("RuntimeError: boom")
         return
-    fig, ax = plt.subplots()
+    fig, ax = subplots()
     ax.plot([0, 1], [1, 0])
-    ctx.figure(fig, "curve", "Paper, Fig. 1: a curve")
+    ctx.figure(fig, "curve", "Paper, Fig. 1: a curve", claims=["down"])
     ctx.log(accuracy=0.93, widths=[1.0, 2.0])
-    ctx.claim(id=f"{exp_id}-claim", paper="Paper 2024", where="Fig. 1", statement="it goes down",
-              criterion="last < first", measured={"first": 1, "last": 0}, outcome=outcome)
+    ctx.claim(CLAIM, values or [], regime_met=met, regime_reason="the net reached loss 0.4")
+    ctx.check(CHECK, True, {"max_error": 1e-15})
     ctx.finish()
 
 
-def test_report_has_the_claims_table_first(tmp_path):
-    make_run(tmp_path / "a", "exp-a", True)
-    make_run(tmp_path / "b", "exp-b", False)
-    make_run(tmp_path / "c", "exp-c", None, fail=True)
-    html_path, md_path = write_report([tmp_path], tmp_path / "out")
+def test_report_scoreboard_claims_then_experiments_then_checks(tmp_path):
+    make_run(tmp_path / "a", "exp-a", [-1.0, -1.1, -0.9])
+    make_run(tmp_path / "b", "exp-b", [1.0, 1.2, 0.9])
+    make_run(tmp_path / "c", "exp-c", [-1.0, -1.1, -0.9], met=False)
+    make_run(tmp_path / "d", "exp-d", None, fail=True)
+    html_path, md_path = write_report([tmp_path], tmp_path / "out", current_hash="abc123")
     md = md_path.read_text()
-    first_section = md.index("## Claims")
-    assert first_section < md.index("## exp-a")
-    table = md[first_section: md.index("## exp-a")]
-    row = "| exp-a-claim | Paper 2024 | Fig. 1 | it goes down | last < first | first = 1; last = 0 | **reproduced** |"
-    assert row in table
-    assert "**not reproduced**" in table and "run failed: RuntimeError: boom" in table
-    assert "accuracy | 0.93" in md and "![curve](" in md
+    assert md.index("## Scoreboard") < md.index("## Claims") < md.index("## exp-a") < md.index("## Verified")
+    assert "| Paper 2024 | 1 | 1 | 1 | 3 | 0 | 0 |" in md
+    assert "- **profile**: quick" in md and "exp-d" in md and "RuntimeError: boom" in md
+    row = next(line for line in md.splitlines() if line.startswith("| **reproduced**"))
+    assert "`down`" in row and "negative slope" in row and "(3 seeds)" in row and "[" in row
+    assert "not met the net reached loss 0.4" in md
     page = html_path.read_text()
-    assert page.index("<h2>Claims</h2>") < page.index("<h2 id='exp-a'>")
-    assert "data:image/png;base64," in page and "it goes down" in page
-    counts = md.splitlines()[2]
-    assert counts == "Verdicts: 1 reproduced, 1 not reproduced, 1 inconclusive"
+    assert page.index("Scoreboard") < page.index("<h2>Claims</h2>") < page.index("<h2 id='exp-a'>")
+    assert page.index("<h2 id='exp-a'>") < page.index("Verified identities")
+    assert "data:image/png;base64," in page and "Supports: down." in page and "<details>" in page
+
+
+def test_report_flags_runs_made_under_another_registry(tmp_path):
+    make_run(tmp_path / "a", "exp-a", [-1.0, -1.1, -0.9])
+    _, md_path = write_report([tmp_path / "a"], tmp_path / "out", current_hash="zzz999")
+    assert "differs from the current registry" in md_path.read_text()
 
 
 def test_report_rejects_a_non_run_directory(tmp_path):
@@ -62,7 +71,37 @@ def test_corrupt_run_json(tmp_path):
     assert not (tmp_path / "report.html").exists()
 
 
+@pytest.mark.parametrize("name, content, problem", [
+    ("claims.json", '[{"id": "x"}]', "without an id or a known verdict"),
+    ("claims.json", "{bad", "is corrupt"),
+    ("metrics.json", "[1, 2]", "holds a list, expected a dict"),
+])
+def test_an_unreadable_run_is_listed_and_the_others_still_render(tmp_path, name, content, problem):
+    make_run(tmp_path / "a", "exp-a", [-1.0, -1.1, -0.9])
+    make_run(tmp_path / "b", "exp-b", [-1.0, -1.1, -0.9])
+    (tmp_path / "b" / name).write_text(content)
+    _, md_path = write_report([tmp_path], tmp_path / "out")
+    md = md_path.read_text()
+    assert problem in md and "| Paper 2024 | 1 |" in md
+
+
+def test_a_run_json_that_is_a_list_is_listed(tmp_path):
+    make_run(tmp_path / "a", "exp-a", [-1.0, -1.1, -0.9])
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "run.json").write_text("[]")
+    _, md_path = write_report([tmp_path], tmp_path / "out")
+    assert "holds a list, expected an object" in md_path.read_text()
+
+
 def test_claims_json_round_trip(tmp_path):
-    make_run(tmp_path / "a", "exp-a", True)
-    (claim,) = json.loads((tmp_path / "a" / "claims.json").read_text())
-    assert claim["verdict"] == "reproduced" and claim["experiment"] == "exp-a"
+    make_run(tmp_path / "a", "exp-a", [-1.0, -1.1, -0.9])
+    claim, check = json.loads((tmp_path / "a" / "claims.json").read_text())
+    assert claim["kind"] == "claim" and claim["verdict"] == "reproduced" and claim["experiment"] == "exp-a"
+    assert {"quote", "criterion", "seeds", "estimate", "interval", "method", "regime", "verdict"} <= set(claim)
+    assert claim["regime"]["met"] is True and check["kind"] == "check" and check["verdict"] == "passed"
+
+
+def test_an_unregistered_claim_is_refused(tmp_path):
+    ctx = RunContext(tmp_path / "r", "exp", "quick", ExperimentConfig(), claims=[CHECK])
+    with pytest.raises(ValueError, match="down is not registered with experiment exp"):
+        ctx.claim(CLAIM, [1.0, 2.0, 3.0])

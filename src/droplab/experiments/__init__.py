@@ -5,9 +5,26 @@ Add one by writing a module under ``droplab/experiments/<paper>/`` with a config
 function decorated with :func:`experiment`; it is discovered automatically.
 """
 
-from droplab.experiments.claims import VERDICTS, Claim, verdict_from
+from droplab.experiments.claims import (
+    CHECK_VERDICTS,
+    KINDS,
+    SEEDS_NEEDED,
+    VERDICTS,
+    ClaimSpec,
+    Criterion,
+    Record,
+    decide,
+    interval,
+)
 from droplab.experiments.config import PROFILE_NAMES, ExperimentConfig
-from droplab.experiments.registry import Experiment, all_experiments, experiment, get_experiment
+from droplab.experiments.registry import (
+    Experiment,
+    all_experiments,
+    claim_listing,
+    claims_hash,
+    experiment,
+    get_experiment,
+)
 from droplab.experiments.run import RunContext, read_run
 from droplab.experiments.runner import reproduce, run_experiment, select
 
@@ -15,5 +32,6 @@ __all__ = [
     "ExperimentConfig", "PROFILE_NAMES",
     "experiment", "Experiment", "all_experiments", "get_experiment",
     "RunContext", "read_run", "run_experiment", "reproduce", "select",
-    "Claim", "VERDICTS", "verdict_from",
+    "ClaimSpec", "Criterion", "Record", "KINDS", "VERDICTS", "CHECK_VERDICTS", "SEEDS_NEEDED", "decide", "interval",
+    "claim_listing", "claims_hash",
 ]

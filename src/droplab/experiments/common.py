@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from droplab import __version__
 from droplab import data as _data
 from droplab.experiments.run import RunContext
 from droplab.training import TrainConfig, accuracy, fit
@@ -24,14 +27,31 @@ def load_task(name: str, n_train: int | None = None, n_test: int | None = None, 
     return (train.flat(), test.flat()) if flat and name in IMAGE_DATASETS else (train, test)
 
 
+def tensor_digest(*tensors: Tensor) -> str:
+    """SHA-256 of tensors' dtypes, shapes and bytes (what a cached stage's key uses for data and weights)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def train_stage(ctx: RunContext, name: str, model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
                 train: _data.Dataset, test: _data.Dataset | None, cfg: TrainConfig,
                 ignore_index: int | None = None) -> dict[str, Any]:
     """Train ``model`` as a resumable stage named ``name``; load its weights and return its metrics.
 
-    The stage caches the final ``state_dict`` and metrics, so ``--resume`` skips finished
-    training; an interrupted training resumes from its checkpoint.
+    The result (final ``state_dict`` and metrics) is cached under the hash of everything that
+    determines it — architecture, initial weights, data, optimizer and schedule, loss, droplab
+    version — so two experiments that train the same net share one training (``ctx.shared_stage``),
+    and ``--resume`` skips finished training; an interrupted training resumes from its checkpoint.
     """
+    key = {"what": "train", "droplab": __version__, "model": repr(model), "init": tensor_digest(
+        *model.state_dict().values()), "train": tensor_digest(train.x, train.y),
+        "test": tensor_digest(test.x, test.y) if test is not None else None, "config": asdict(cfg),
+        "loss": getattr(loss_fn, "__qualname__", repr(loss_fn)), "ignore_index": ignore_index,
+        "device": str(train.x.device)}
 
     def run() -> dict[str, Any]:
         res = fit(model, loss_fn, train.x, train.y, cfg, checkpoint=ctx.checkpoint_path(name),
@@ -44,6 +64,6 @@ def train_stage(ctx: RunContext, name: str, model: nn.Module, loss_fn: Callable[
             out["test_acc"] = accuracy(model, test.x, test.y, ignore_index=ignore_index)
         return out
 
-    result = ctx.stage(name, run)
+    result = ctx.shared_stage(name, key, run)
     model.load_state_dict(result["state"])
     return {k: v for k, v in result.items() if k != "state"}

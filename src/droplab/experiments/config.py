@@ -12,6 +12,8 @@ import types
 import typing
 from typing import Any, ClassVar, TypeVar
 
+from droplab.experiments.claims import SEEDS_NEEDED
+
 PROFILE_NAMES = ("smoke", "quick", "paper")
 
 C = TypeVar("C", bound="ExperimentConfig")
@@ -19,9 +21,11 @@ C = TypeVar("C", bound="ExperimentConfig")
 
 @dataclasses.dataclass
 class ExperimentConfig:
-    """Base of every experiment config: a seed and the device; subclasses add fields."""
+    """Base of every experiment config: the first seed, how many independent seeds (each trains and
+    measures from scratch; claims need :data:`~droplab.experiments.claims.SEEDS_NEEDED`), the device."""
 
     seed: int = 0
+    n_seeds: int = 3
     device: str = "cpu"
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -31,7 +35,8 @@ class ExperimentConfig:
         """Build the config of ``profile`` then apply string ``overrides`` parsed by field type."""
         if profile not in PROFILE_NAMES:
             raise ValueError(f"profile must be one of {', '.join(PROFILE_NAMES)}; got {profile!r}")
-        cfg = dataclasses.replace(cls(), **cls.PROFILES.get(profile, {}))
+        defaults = {"n_seeds": SEEDS_NEEDED[profile]}
+        cfg = dataclasses.replace(cls(), **{**defaults, **cls.PROFILES.get(profile, {})})
         return cfg.with_overrides(overrides or {})
 
     def with_overrides(self: C, overrides: dict[str, str]) -> C:

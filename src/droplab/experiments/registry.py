@@ -1,12 +1,14 @@
-"""The experiment registry: ``@experiment(...)`` registers a run function under an id."""
+"""The experiment registry: ``@experiment(...)`` registers a run function and its claims under an id."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from droplab.experiments.claims import ClaimSpec, registry_hash
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.run import RunContext
 
@@ -17,23 +19,31 @@ _REGISTRY: dict[str, Experiment] = {}
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment: its id, paper, what it reproduces, config class and run function."""
+    """A registered experiment: id, paper, what it reproduces, config class, run function, and the
+    claims and checks it evaluates (registered before any run)."""
 
     id: str
     paper: str
     reproduces: str
     config: type[ExperimentConfig]
     run: RunFn
+    claims: tuple[ClaimSpec, ...] = ()
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [c.listing(self.id, self.paper) for c in self.claims]
 
 
-def experiment(id: str, *, paper: str, reproduces: str,
-               config: type[ExperimentConfig]) -> Callable[[RunFn], RunFn]:
-    """Register ``run(config, ctx)`` as experiment ``id``."""
+def experiment(id: str, *, paper: str, reproduces: str, config: type[ExperimentConfig],
+               claims: Sequence[ClaimSpec] = ()) -> Callable[[RunFn], RunFn]:
+    """Register ``run(config, ctx)`` as experiment ``id`` with its ``claims`` (:class:`ClaimSpec`)."""
 
     def register(fn: RunFn) -> RunFn:
         if id in _REGISTRY and _REGISTRY[id].run is not fn:
             raise ValueError(f"experiment id {id!r} is registered twice")
-        _REGISTRY[id] = Experiment(id, paper, reproduces, config, fn)
+        ids = [c.id for c in claims]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"experiment {id!r} registers a claim id twice: {ids}")
+        _REGISTRY[id] = Experiment(id, paper, reproduces, config, fn, tuple(claims))
         return fn
 
     return register
@@ -58,3 +68,26 @@ def get_experiment(id: str) -> Experiment:
     if id not in known:
         raise ValueError(f"unknown experiment id {id!r}; known: {', '.join(known)}")
     return known[id]
+
+
+def claim_listing(ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Every registered claim and check (or those of the experiments / claims named in ``ids``),
+    in registry order; a one-line error for an id that names neither."""
+    exps = all_experiments()
+    listing = [row for e in exps for row in e.listing()]
+    seen: dict[str, str] = {}
+    for row in listing:
+        if row["id"] in seen:
+            raise ValueError(f"claim id {row['id']!r} is registered by both {seen[row['id']]} and {row['experiment']}")
+        seen[row["id"]] = row["experiment"]
+    if not ids:
+        return listing
+    unknown = [i for i in ids if i not in seen and i not in {e.id for e in exps}]
+    if unknown:
+        raise ValueError(f"unknown claim or experiment id {unknown[0]!r}; `droplab claims` lists them all")
+    return [r for r in listing if r["id"] in ids or r["experiment"] in ids]
+
+
+def claims_hash() -> str:
+    """The hash of the whole claim registry (recorded in every run's ``run.json``)."""
+    return registry_hash(claim_listing())

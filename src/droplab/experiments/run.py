@@ -6,7 +6,8 @@ A run directory holds::
     config.json       the resolved config
     environment.json  versions, seed, git commit, device
     metrics.json      scalar and small array results (also metrics.csv for flat rows)
-    claims.json       the claims with their verdicts
+    claims.json       the claims and checks with their verdicts (records of experiments/claims.py)
+    timing.json       seconds per stage and where its result came from (computed, resumed, shared cache)
     figures/          NAME.png and NAME.pdf, captions in figures.json
     stages/           cached results of finished stages (what ``--resume`` reuses)
     checkpoints/      training checkpoints (resume mid-training)
@@ -19,10 +20,12 @@ are reused by ``--resume``.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from droplab import _io
-from droplab.experiments.claims import Claim, verdict_from
+from droplab.experiments.claims import ClaimSpec, Record, check_record, evaluate
 from droplab.experiments.config import ExperimentConfig
 
 T = TypeVar("T")
@@ -84,15 +87,22 @@ class RunContext:
     """What an experiment's ``run(config, ctx)`` writes through: metrics, figures, claims, stages."""
 
     def __init__(self, path: Path, experiment_id: str, profile: str, config: ExperimentConfig,
-                 *, resume: bool = False, progress: bool = True) -> None:
+                 *, resume: bool = False, progress: bool = True, paper: str = "",
+                 claims: Iterable[ClaimSpec] = (), claims_hash: str = "", cache: Path | None = None) -> None:
         self.path = Path(path)
         self.experiment_id = experiment_id
         self.profile = profile
         self.config = config
         self.show_progress = progress
+        self.paper = paper
+        self.specs = {c.id: c for c in claims}
+        self.claims_hash = claims_hash
+        self.cache = Path(cache) if cache is not None else self.path / "stages" / "shared"
         self.metrics: dict[str, Any] = {}
-        self.claims: list[Claim] = []
+        self.claims: list[Record] = []
         self.figures: list[dict[str, str]] = []
+        self.timing: list[dict[str, Any]] = []
+        self._started = time.monotonic()
         self._open(resume)
 
     # ---------------------------------------------------------------- lifecycle
@@ -124,11 +134,12 @@ class RunContext:
 
     def _load_outputs(self) -> None:
         self.metrics = json.loads((self.path / "metrics.json").read_text())
-        self.claims = [Claim(**c) for c in json.loads((self.path / "claims.json").read_text())]
+        self.claims = [Record(**c) for c in json.loads((self.path / "claims.json").read_text())]
         self.figures = json.loads((self.path / "figures.json").read_text())
 
     def _write_meta(self, status: str, error: str | None = None) -> None:
-        meta = {"experiment": self.experiment_id, "profile": self.profile, "status": status, "updated": _now()}
+        meta = {"experiment": self.experiment_id, "profile": self.profile, "status": status, "updated": _now(),
+                "elapsed_s": round(time.monotonic() - self._started, 1), "claims_hash": self.claims_hash}
         if error:
             meta["error"] = error
         _io.write_json(self.path / "run.json", meta)
@@ -140,6 +151,7 @@ class RunContext:
         _io.write_csv(self.path / "metrics.csv", [{"metric": k, "value": v} for k, v in flat.items()])
         _io.write_json(self.path / "claims.json", [c.to_dict() for c in self.claims])
         _io.write_json(self.path / "figures.json", self.figures)
+        _io.write_json(self.path / "timing.json", self.timing)
         self._write_meta("complete")
 
     def fail(self, error: str) -> None:
@@ -155,29 +167,63 @@ class RunContext:
         _io.write_csv(self.path / f"{name}.csv", rows)
         self.metrics[name] = _io.to_jsonable(rows)
 
-    def figure(self, fig: Any, name: str, caption: str) -> None:
-        """Save a matplotlib figure as PNG and PDF with its caption (which names the paper figure)."""
+    def figure(self, fig: Any, name: str, caption: str, claims: Iterable[str] = ()) -> None:
+        """Save a matplotlib figure as PNG and PDF with its caption (which names the paper figure it mirrors
+        and the data actually used) and the ids of the claims it supports (shown beside them)."""
         import io as _stdio
-
-        import matplotlib.pyplot as plt
 
         for ext in ("png", "pdf"):
             buf = _stdio.BytesIO()
             fig.savefig(buf, format=ext, dpi=110, bbox_inches="tight")
             _io.write_bytes(self.path / "figures" / f"{name}.{ext}", buf.getvalue())
-        plt.close(fig)
         self.figures = [f for f in self.figures if f["name"] != name]
         self.figures.append({"name": name, "png": f"figures/{name}.png", "pdf": f"figures/{name}.pdf",
-                             "caption": caption})
+                             "caption": caption, "claims": list(claims)})
 
-    def claim(self, *, id: str, paper: str, where: str, statement: str, criterion: str,
-              measured: dict[str, Any], outcome: bool | None, notes: str = "") -> Claim:
-        """Record a claim; ``outcome`` is the pre-declared criterion evaluated on ``measured``."""
-        c = Claim(id=id, paper=paper, where=where, statement=statement, criterion=criterion,
-                  measured=_io.to_jsonable(measured), verdict=verdict_from(outcome),
-                  experiment=self.experiment_id, notes=notes)
-        self.claims = [x for x in self.claims if x.id != id] + [c]
-        return c
+    def legacy_claim(self, *, id: str, paper: str, where: str, statement: str, criterion: str,
+                     measured: dict[str, Any], outcome: bool | None, notes: str = "") -> Record:
+        """An old-style claim whose criterion is not registered: shown apart, never counted (to be removed
+        once every experiment registers its claims)."""
+        verdict = "inconclusive" if outcome is None else "reproduced" if outcome else "not reproduced"
+        return self._record(Record(id=id, kind="unregistered", experiment=self.experiment_id, paper=paper, where=where,
+                                   statement=statement, criterion=criterion, verdict=verdict, reason=notes,
+                                   measured=_io.to_jsonable(measured)))
+
+    def seeds(self) -> list[int]:
+        """The independent seeds of this run: ``seed, seed + 1, …`` (``n_seeds`` of them)."""
+        return [self.config.seed + i for i in range(self.config.n_seeds)]
+
+    def _spec(self, spec: ClaimSpec, kind: str) -> ClaimSpec:
+        if self.specs.get(spec.id) is not spec:
+            raise ValueError(f"{spec.id} is not registered with experiment {self.experiment_id}: pass it in "
+                             "@experiment(..., claims=[...]) so `droplab claims` lists it before any run")
+        if spec.kind != kind:
+            raise ValueError(f"{spec.id} is registered as a {spec.kind}, not a {kind}")
+        return spec
+
+    def _record(self, rec: Record) -> Record:
+        self.claims = [x for x in self.claims if x.id != rec.id] + [rec]
+        return rec
+
+    def claim(self, spec: ClaimSpec, values: Iterable[float], *, seeds: Iterable[int] | None = None,
+              regime_met: bool | Iterable[bool] = True, regime_values: dict[str, Any] | None = None,
+              regime_reason: str = "", se: float | None = None, measured: dict[str, Any] | None = None) -> Record:
+        """Evaluate registered claim ``spec`` on per-seed ``values`` (default seeds: :meth:`seeds`), or on
+        one Monte Carlo estimate with standard error ``se``; the verdict comes from the one decision rule."""
+        spec = self._spec(spec, "claim")
+        values = [float(v) for v in values]
+        seeds = list(seeds) if seeds is not None else self.seeds()[:len(values)]
+        met = regime_met if isinstance(regime_met, bool) else list(regime_met)
+        return self._record(evaluate(spec, experiment=self.experiment_id, paper=self.paper, profile=self.profile,
+                                     values=values, seeds=seeds, regime_met=met,
+                                     regime_values=_io.to_jsonable(regime_values or {}), regime_reason=regime_reason,
+                                     se=se, measured=_io.to_jsonable(measured or {})))
+
+    def check(self, spec: ClaimSpec, passed: bool, measured: dict[str, Any] | None = None) -> Record:
+        """Record registered check ``spec`` (an identity or implementation property): passed or failed."""
+        spec = self._spec(spec, "check")
+        return self._record(check_record(spec, experiment=self.experiment_id, paper=self.paper, passed=bool(passed),
+                                         measured=_io.to_jsonable(measured or {})))
 
     # ---------------------------------------------------------------- resumable work
     def stage(self, name: str, compute: Callable[[], T]) -> T:
@@ -185,11 +231,23 @@ class RunContext:
 
         On ``--resume`` a finished stage is loaded instead of recomputed (``weights_only=True``).
         """
-        path = self.path / "stages" / f"{name}.pt"
+        return self._cached(self.path / "stages" / f"{name}.pt", name, compute, "resumed")
+
+    def shared_stage(self, name: str, key: dict[str, Any], compute: Callable[[], T]) -> T:
+        """Like :meth:`stage`, but cached under the hash of ``key`` (everything that determines the result)
+        in the shared cache, so two experiments of one ``reproduce`` that need it compute it once."""
+        text = json.dumps(_io.to_jsonable(key), sort_keys=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        return self._cached(self.cache / f"{digest}.pt", name, compute, "shared cache")
+
+    def _cached(self, path: Path, name: str, compute: Callable[[], T], found: str) -> T:
+        start = time.monotonic()
         if path.is_file():
-            return _io.torch_load(path)
-        result = compute()
-        _io.torch_save(path, result)
+            result, source = _io.torch_load(path), found
+        else:
+            result, source = compute(), "computed"
+            _io.torch_save(path, result)
+        self.timing.append({"stage": name, "source": source, "seconds": round(time.monotonic() - start, 2)})
         return result
 
     def checkpoint_path(self, name: str) -> Path:

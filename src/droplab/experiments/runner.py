@@ -8,23 +8,25 @@ from pathlib import Path
 
 import torch
 
-from droplab.experiments.registry import Experiment, all_experiments, get_experiment
+from droplab.experiments.registry import Experiment, all_experiments, claims_hash, get_experiment
 from droplab.experiments.run import RunContext
 
 
 def run_experiment(exp: Experiment | str, out: Path, *, profile: str = "quick",
                    overrides: dict[str, str] | None = None, resume: bool = False,
-                   progress: bool = True) -> RunContext:
+                   progress: bool = True, cache: Path | None = None) -> RunContext:
     """Run ``exp`` into ``out``; with ``resume`` reuse the finished stages of an earlier attempt.
 
     A run that raises (or is interrupted) is marked ``failed`` in ``run.json`` and re-raises; a
-    complete run given ``resume=True`` is returned as is.
+    complete run given ``resume=True`` is returned as is. ``cache`` is the shared stage cache
+    (:meth:`RunContext.shared_stage`); by default the run keeps its own.
     """
     if isinstance(exp, str):
         exp = get_experiment(exp)
     config = exp.config.for_profile(profile, overrides)
     config.validate()
-    ctx = RunContext(out, exp.id, profile, config, resume=resume, progress=progress)
+    ctx = RunContext(out, exp.id, profile, config, resume=resume, progress=progress, paper=exp.paper,
+                     claims=exp.claims, claims_hash=claims_hash(), cache=cache)
     if ctx.complete:
         return ctx
     torch.manual_seed(config.seed)
@@ -61,7 +63,8 @@ def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), re
     for exp in select(only):
         path = out / exp.id
         try:
-            run_experiment(exp, path, profile=profile, overrides=overrides, resume=resume, progress=progress)
+            run_experiment(exp, path, profile=profile, overrides=overrides, resume=resume, progress=progress,
+                           cache=out / ".cache")
         except KeyboardInterrupt:
             raise
         except Exception:

@@ -8,15 +8,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from droplab import _io  # noqa: E402
-from droplab.experiments.claims import verdict_from  # noqa: E402
-from droplab.reports.report import RunRecord, html_page, load_run, markdown  # noqa: E402
-from droplab.sweeps.grid import read_manifest  # noqa: E402
+from droplab import _io
+from droplab.experiments.claims import VERDICTS
+from droplab.experiments.plotting import subplots
+from droplab.reports.report import RunRecord, html_page, load_run, markdown
+from droplab.sweeps.grid import read_manifest
 
 GRID_RULE = ("over the grid: reproduced iff a strict majority of the points with a decided verdict reproduce it, "
              "not reproduced iff a strict majority do not, inconclusive otherwise")
@@ -27,24 +23,35 @@ def _number(v: Any) -> float | None:
 
 
 def grid_claims(points: list[RunRecord]) -> list[dict[str, Any]]:
-    """One claim per claim id, its verdict over all complete points by the majority rule above."""
+    """One record per claim id over all complete points: claims by the majority rule above, checks
+    passed only if every point passed them."""
     by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in points:
         for c in r.claims:
             by_id[c["id"]].append(c)
     out = []
     for cid, cs in by_id.items():
-        counts = {v: sum(c["verdict"] == v for c in cs) for v in ("reproduced", "not reproduced", "inconclusive")}
-        decided = counts["reproduced"] + counts["not reproduced"]
-        outcome = None
-        if counts["reproduced"] * 2 > decided and decided:
-            outcome = True
-        elif counts["not reproduced"] * 2 > decided and decided:
-            outcome = False
         first = cs[0]
+        if first.get("kind") == "check":
+            verdict = "passed" if all(c["verdict"] == "passed" for c in cs) else "failed"
+            out.append({**first, "id": f"{cid} (grid)", "verdict": verdict,
+                        "measured": {"passed": sum(c["verdict"] == "passed" for c in cs), "points": len(cs)}})
+            continue
+        counts = {v: sum(c["verdict"] == v for c in cs) for v in VERDICTS}
+        decided = counts["reproduced"] + counts["not reproduced"]
+        verdict = "inconclusive"
+        if decided and counts["reproduced"] * 2 > decided:
+            verdict = "reproduced"
+        elif decided and counts["not reproduced"] * 2 > decided:
+            verdict = "not reproduced"
         out.append({**first, "id": f"{cid} (grid)", "criterion": f"{first['criterion']} — {GRID_RULE}",
-                    "measured": {**counts, "points": len(cs)}, "verdict": verdict_from(outcome)})
+                    "estimate": None, "interval": [None, None], "reason": _fmt_counts(counts, len(cs)),
+                    "measured": {**counts, "points": len(cs)}, "verdict": verdict})
     return out
+
+
+def _fmt_counts(counts: dict[str, int], n: int) -> str:
+    return f"over {n} grid points: " + ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def aggregate_rows(axes: dict[str, list[str]], points: list[tuple[dict[str, str], RunRecord]]) -> list[dict[str, Any]]:
@@ -73,7 +80,7 @@ def grid_figure(axes: dict[str, list[str]], rows: list[dict[str, Any]], metric: 
     if not axes or not any(f"{metric} mean" in r for r in rows):
         return False
     first, rest = list(axes)[0], list(axes)[1:]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     lines: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         lines[tuple(r[k] for k in rest)].append(r)
@@ -91,7 +98,6 @@ def grid_figure(axes: dict[str, list[str]], rows: list[dict[str, Any]], metric: 
     ax.legend(fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return True
 
 
@@ -122,6 +128,6 @@ def write_sweep_report(sweep_dir: Path, out: Path | None = None, metrics: list[s
                         {"points": len(records), "complete": status.count("complete"),
                          "failed": status.count("failed"), "grid": rows},
                         grid_claims(records), figures)
-    _io.write_text(out / "report.md", markdown([summary], out))
-    _io.write_text(out / "report.html", html_page([summary]))
+    _io.write_text(out / "report.md", markdown([summary], out, title=f"droplab sweep report: {sweep.experiment}"))
+    _io.write_text(out / "report.html", html_page([summary], title=f"droplab sweep report: {sweep.experiment}"))
     return out / "report.html", out / "report.md"

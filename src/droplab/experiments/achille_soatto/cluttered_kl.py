@@ -13,22 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import torch
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from droplab._checks import check_int, check_positive  # noqa: E402
-from droplab.data.cluttered import cluttered  # noqa: E402
-from droplab.experiments.achille_soatto import PAPER  # noqa: E402
-from droplab.experiments.common import train_stage  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.information import InformationDropoutRecipe, box_fraction, ib_loss_fn, kl_maps  # noqa: E402
-from droplab.models import AllCNN  # noqa: E402
-from droplab.training import accuracy  # noqa: E402
+from droplab._checks import check_int, check_positive
+from droplab.data.cluttered import cluttered
+from droplab.experiments.achille_soatto import PAPER
+from droplab.experiments.common import train_stage
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.information import InformationDropoutRecipe, box_fraction, ib_loss_fn, kl_maps
+from droplab.models import AllCNN
+from droplab.training import accuracy
 
 
 @dataclass
@@ -102,12 +100,12 @@ def run(cfg: ClutteredKLConfig, ctx: RunContext) -> None:
     ctx.table("kl_in_box", rows)
 
     n_layers = min(3, len(next(iter(shown.values()))))
-    fig, axes = plt.subplots(cfg.n_show, 1 + n_layers * len(cfg.betas),
+    fig, axes = subplots(cfg.n_show, 1 + n_layers * len(cfg.betas),
                              figsize=(1.6 * (1 + n_layers * len(cfg.betas)), 1.6 * cfg.n_show), squeeze=False)
     for i in range(cfg.n_show):
         axes[i, 0].imshow(test.x[i, 0].cpu().numpy(), cmap="gray")
         t, lft, b, r = boxes[i].tolist()
-        axes[i, 0].add_patch(plt.Rectangle((lft - 0.5, t - 0.5), r - lft, b - t, fill=False, ec="lime", lw=1))
+        axes[i, 0].add_patch(Rectangle((lft - 0.5, t - 0.5), r - lft, b - t, fill=False, ec="lime", lw=1))
         col = 1
         for beta in cfg.betas:
             for name in list(shown[beta])[:n_layers]:
@@ -133,13 +131,13 @@ def run(cfg: ClutteredKLConfig, ctx: RunContext) -> None:
     measured = {"ratio_at_largest_beta": {str(d): by[(top, d)]["ratio"] for d in first},
                 "kl_in_box_vs_beta_layer": {f"{b:g}": v for b, v in zip(cfg.betas, deepest)},
                 "test_acc": {f"{b:g}": by[(b, 1)]["test_acc"] for b in cfg.betas}}
-    ctx.claim(id="as-fig2-localizes", paper=PAPER, where="Fig. 2, §6",
+    ctx.legacy_claim(id="as-fig2-localizes", paper=PAPER, where="Fig. 2, §6",
               statement="The KL divergence alone provides enough information to localize the digit.",
               criterion=f"At the largest β ({top:g}), in at least one of the first {n_layers} Information Dropout "
                         f"layers, the mean fraction of KL inside the digit's box is ≥ {cfg.localization_ratio} × "
                         "the mean fraction of the map's area inside it.",
               measured=measured, outcome=localizes >= cfg.localization_ratio)
-    ctx.claim(id="as-fig2-beta-nuisances", paper=PAPER, where="Fig. 2, §6",
+    ctx.legacy_claim(id="as-fig2-beta-nuisances", paper=PAPER, where="Fig. 2, §6",
               statement="Larger β makes the Information Dropout layers discard the nuisances (clutter) first.",
               criterion=f"In layer {n_layers}, the mean fraction of KL inside the digit's box increases strictly "
                         f"with β over {', '.join(f'{b:g}' for b in cfg.betas)}.",

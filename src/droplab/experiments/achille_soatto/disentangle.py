@@ -11,18 +11,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from droplab._checks import check_positive  # noqa: E402
-from droplab.experiments.achille_soatto import PAPER  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.information import ib_terms, optimal_sigma2, rotation, solve_disentanglement  # noqa: E402
+from droplab._checks import check_positive
+from droplab.experiments.achille_soatto import PAPER
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.information import ib_terms, optimal_sigma2, rotation, solve_disentanglement
 
 
 @dataclass
@@ -63,7 +60,7 @@ def run(cfg: DisentangleConfig, ctx: RunContext) -> None:
     ctx.log(A=A.tolist(), noiseless_entropy_spread=spread)
 
     small = [r for r in rows if r["beta"] * (1 + cfg.sigma_xi**2) < 1]
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, ax = subplots(1, 2, figsize=(10, 3.6))
     bs = [r["beta"] for r in small]
     ax[0].loglog(bs, [r["sigma2"] for r in small], "o", label="σ₂ numerical optimum")
     ax[0].loglog(bs, [r["sigma2_closed_form"] for r in small], "-", label="σ₂ closed form")
@@ -89,7 +86,7 @@ def run(cfg: DisentangleConfig, ctx: RunContext) -> None:
         outcome = (measured["min_alignment"] >= 1 - 1e-6 and measured["min_sigma1_over_bound"] >= 0.999
                    and measured["max_sigma2_rel_error"] <= 1e-3 and all(a < b for a, b in zip(s2, s2[1:]))
                    and spread <= 1e-10)
-    ctx.claim(id="as-prop3-disentangle", paper=PAPER, where="App. B, Proposition 3",
+    ctx.legacy_claim(id="as-prop3-disentangle", paper=PAPER, where="App. B, Proposition 3",
               statement="Without noise every orthogonal B is equivalent for H(y|z); with noise and the IB loss, for "
                         "small β the optimal B is A⁻¹ (disentangled), σ₁ → ∞ and σ₂ → 0 as β → 0⁺.",
               criterion="For every β with β(1+σ_ξ²) < 1: |(BA)₂₂| ≥ 1 − 1e-6, σ₁ ≥ 0.999 × the solver's bound, σ₂ "

@@ -13,28 +13,25 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from droplab import data as _data  # noqa: E402
-from droplab._checks import check_positive  # noqa: E402
-from droplab.experiments.achille_soatto import PAPER  # noqa: E402
-from droplab.experiments.common import train_stage  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.information import (  # noqa: E402
+from droplab import data as _data
+from droplab._checks import check_positive
+from droplab.experiments.achille_soatto import PAPER
+from droplab.experiments.common import train_stage
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.information import (
     InformationDropoutRecipe,
     ib_loss_fn,
     noisy_activations,
     prior_fit,
     recompute_batchnorm,
 )
-from droplab.models import AllCNN  # noqa: E402
-from droplab.nn import InformationDropout, noise_layers  # noqa: E402
+from droplab.models import AllCNN
+from droplab.nn import InformationDropout, noise_layers
 
 
 @dataclass
@@ -93,7 +90,7 @@ def run(cfg: PriorsConfig, ctx: RunContext) -> None:
         samples[activation] = (z, fit)
     ctx.table("fits", [{"activation": a, **f} for a, f in fits.items()])
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, ax = subplots(1, 2, figsize=(10, 3.8))
     for a, (activation, (z, fit)) in zip(ax, samples.items()):
         u = z.flatten().double()
         u = u[u > 0].log()
@@ -114,7 +111,7 @@ def run(cfg: PriorsConfig, ctx: RunContext) -> None:
                "log-normal (Softplus, Proposition 2) priors.")
     for activation, panel in (("relu", "1(a)"), ("softplus", "1(b)")):
         f = fits[activation]
-        ctx.claim(id=f"as-fig{panel}-prior-{activation}", paper=PAPER, where=f"Fig. {panel}, §4",
+        ctx.legacy_claim(id=f"as-fig{panel}-prior-{activation}", paper=PAPER, where=f"Fig. {panel}, §4",
                   statement=f"With {activation} activations the empirical distribution of the post-noise activations "
                             f"approximately follows the proposed {f['prior']} prior.",
                   criterion=f"KS distance of log z (z > 0) to the {f['prior']} prior ≤ {cfg.ks_max} (log-uniform: on "

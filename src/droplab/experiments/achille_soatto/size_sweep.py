@@ -17,24 +17,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from statistics import mean, pstdev
 
-import matplotlib
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from droplab import data as _data  # noqa: E402
-from droplab._checks import check_choice, check_positive  # noqa: E402
-from droplab.experiments.achille_soatto import PAPER  # noqa: E402
-from droplab.experiments.common import train_stage  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.information import InformationDropoutRecipe, ib_loss_fn, recompute_batchnorm  # noqa: E402
-from droplab.models import AllCNN, size_sweep_fnn  # noqa: E402
-from droplab.nn import check_noise  # noqa: E402
-from droplab.training import accuracy  # noqa: E402
+from droplab import data as _data
+from droplab._checks import check_choice, check_positive
+from droplab.experiments.achille_soatto import PAPER
+from droplab.experiments.common import train_stage
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.information import InformationDropoutRecipe, ib_loss_fn, recompute_batchnorm
+from droplab.models import AllCNN, size_sweep_fnn
+from droplab.nn import check_noise
+from droplab.training import accuracy
 
 MODELS = ("fnn", "allcnn32")
 
@@ -145,7 +142,7 @@ def _sweep(cfg: SizeSweepConfig, ctx: RunContext) -> None:
                             "n_seeds": len(errs)})
     ctx.table("summary", summary)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for kind in cfg.kinds:
         pts = [s for s in summary if s["kind"] == kind]
         ax.errorbar([s["size"] for s in pts], [100 * s["mean_error"] for s in pts],
@@ -167,7 +164,7 @@ def _sweep(cfg: SizeSweepConfig, ctx: RunContext) -> None:
                 "gap_smallest": gap_small, "gap_largest": gap_large,
                 **{f"error_{k}_{s:g}": v for (k, s), v in err.items()}}
     outcome = all(g > 0 for g in gaps) and gap_small > gap_large
-    ctx.claim(id=f"as-fig{fig_id}-size", paper=PAPER, where=f"Fig. {fig_id}, §6",
+    ctx.legacy_claim(id=f"as-fig{fig_id}-size", paper=PAPER, where=f"Fig. {fig_id}, §6",
               statement="Information Dropout beats binary dropout, most on small networks.",
               criterion=f"Mean test error over {len(cfg.seeds)} seeds: information < bernoulli at every size AND the "
                         "gap (bernoulli − information) at the smallest size exceeds the gap at the largest.",
@@ -175,7 +172,7 @@ def _sweep(cfg: SizeSweepConfig, ctx: RunContext) -> None:
     lognormal = None
     if "lognormal" in cfg.kinds:
         lognormal = all(err[("information", s)] < err[("lognormal", s)] for s in cfg.sizes)
-    ctx.claim(id=f"as-fig{fig_id}-adaptive", paper=PAPER, where=f"Fig. {fig_id} caption",
+    ctx.legacy_claim(id=f"as-fig{fig_id}-adaptive", paper=PAPER, where=f"Fig. {fig_id} caption",
               statement="Information Dropout also outperforms constant log-normal noise, confirming the benefit of "
                         "adaptive noise.",
               criterion=f"Mean test error over {len(cfg.seeds)} seeds: information < lognormal (α = max_alpha = "

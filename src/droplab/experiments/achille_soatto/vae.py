@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from droplab import data as _data  # noqa: E402
-from droplab._checks import check_int, check_positive  # noqa: E402
-from droplab.experiments.achille_soatto import PAPER  # noqa: E402
-from droplab.experiments.common import train_stage  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.models import VAE, negative_elbo  # noqa: E402
-from droplab.training import TrainConfig  # noqa: E402
+from droplab import data as _data
+from droplab._checks import check_int, check_positive
+from droplab.experiments.achille_soatto import PAPER
+from droplab.experiments.common import train_stage
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.models import VAE, negative_elbo
+from droplab.training import TrainConfig
 
 
 @dataclass
@@ -91,7 +88,7 @@ def run(cfg: VAEConfig, ctx: RunContext) -> None:
             rows.append({"k": k, "latent_kind": kind, **ctx.stage(f"eval_{kind}_{k}", evaluate)})
     ctx.table("table1", rows)
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = subplots(figsize=(5.5, 3.8))
     for kind, marker in (("gaussian", "o"), ("information", "s")):
         pts = [r for r in rows if r["latent_kind"] == kind]
         ax.plot([r["k"] for r in pts], [r["test_elbo"] for r in pts], marker=marker, label=f"{kind}: ELBO")
@@ -104,7 +101,7 @@ def run(cfg: VAEConfig, ctx: RunContext) -> None:
 
     elbo = {(r["k"], r["latent_kind"]): r["test_elbo"] for r in rows}
     rel = {k: abs(elbo[(k, "information")] - elbo[(k, "gaussian")]) / abs(elbo[(k, "gaussian")]) for k in cfg.ks}
-    ctx.claim(id="as-table1-vae", paper=PAPER, where="§5, Table 1",
+    ctx.legacy_claim(id="as-table1-vae", paper=PAPER, where="§5, Table 1",
               statement="A VAE implemented with an Information Dropout latent performs similarly to the Gaussian VAE.",
               criterion=f"At every k, the test ELBOs differ by ≤ {100 * cfg.tolerance:g}% of the Gaussian's "
                         "(Table 1's largest gap is 1.3%).",

@@ -21,21 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from droplab._checks import check_choice, check_int, check_positive, check_probability  # noqa: E402
-from droplab.experiments.common import load_task  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.nn import BackpercolationSigmoid  # noqa: E402
-from droplab.nn.functional import backpercolation_factor  # noqa: E402
-from droplab.training import TrainConfig, accuracy, fit  # noqa: E402
+from droplab._checks import check_choice, check_int, check_positive, check_probability
+from droplab.experiments.common import load_task
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.nn import BackpercolationSigmoid
+from droplab.nn.functional import backpercolation_factor
+from droplab.training import TrainConfig, accuracy, fit
 
 PAPER = "Baldi & Sadowski 2014"
 RULES = ("backprop", "adaptive", "fixed")
@@ -179,7 +176,7 @@ def run(cfg: BackpercolationConfig, ctx: RunContext) -> None:
         [{"rule": r, **{k: v for k, v in res.items() if k != "losses"}} for r, res in results.items()],
     )
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, ax = subplots(1, 2, figsize=(10, 3.8))
     ax[0].boxplot(
         [demo[r] for r in RULES], tick_labels=["backprop", "backperc. adaptive", f"backperc. p={cfg.fixed_p}"]
     )
@@ -210,7 +207,7 @@ def run(cfg: BackpercolationConfig, ctx: RunContext) -> None:
     )
 
     expected = cfg.demo_derivative**cfg.demo_layers
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-backperc-attenuation",
         paper=PAPER,
         where="§10.2, six-layer example",
@@ -230,7 +227,7 @@ def run(cfg: BackpercolationConfig, ctx: RunContext) -> None:
         notes="The backpercolation signal still shrinks in norm by about √(σ')^layers, because only a "
         "fraction of the nodes carries it; per pass it is not multiplied by σ' at every node.",
     )
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-backperc-trains",
         paper=PAPER,
         where="§10.2",

@@ -14,17 +14,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from droplab._checks import check_int  # noqa: E402
-from droplab.ensemble import means as M  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
+from droplab._checks import check_int
+from droplab.ensemble import means as M
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
 
 PAPER = "Baldi & Sadowski 2014"
 EXAMPLE = {"E": 0.676759, "G": 0.674577, "G'": 0.318648, "NWGM": 0.679179}
@@ -72,7 +69,7 @@ def run(cfg: BoundsConfig, ctx: RunContext) -> None:
     step = 1 / (cfg.grid - 1)
     ctx.log(argmax_variance_free=argmax["variance_free"], argmax_simple=argmax["simple"],
             max_variance_free=float(curves["variance_free"].max()), max_simple=float(curves["simple"].max()))
-    ctx.claim(id="bs-fig81-82-maxima", paper=PAPER, where="§8, eq. 87, Figs. 8.1–8.2",
+    ctx.legacy_claim(id="bs-fig81-82-maxima", paper=PAPER, where="§8, eq. 87, Figs. 8.1–8.2",
               statement="On [0, 0.5] the variance-free bound peaks at E = 0.5 − sqrt(sqrt5 − 2)/2 and the simple "
                         "bound 2E(1−E)|1−2E| at E = 0.5 − sqrt3/6.",
               criterion=f"The grid argmax (step {step:.2g}) is within one grid step of each closed form.",
@@ -84,7 +81,7 @@ def run(cfg: BoundsConfig, ctx: RunContext) -> None:
     got = {"E": float(s.expectation), "G": float(s.geometric_mean), "G'": float(s.complement_geometric_mean),
            "NWGM": float(s.nwgm)}
     ctx.log(example=got)
-    ctx.claim(id="bs-sec8-example", paper=PAPER, where="§8, eq. 88",
+    ctx.legacy_claim(id="bs-sec8-example", paper=PAPER, where="§8, eq. 88",
               statement="O = (0.622459, 0.731059) with equal weights gives E = 0.676759, G = 0.674577, "
                         "G′ = 0.318648, NWGM = 0.679179.",
               criterion="Each computed value rounds to the paper's value at 6 decimals.",
@@ -105,7 +102,7 @@ def run(cfg: BoundsConfig, ctx: RunContext) -> None:
         rows.append({"sets": name, "n": cfg.n_sets, "fraction_ordered": float(ok.double().mean()),
                      "mean_E_minus_NWGM": float((sm.expectation - sm.nwgm).mean())})
     ctx.table("orderings", rows)
-    ctx.claim(id="bs-sec8-ky-fan", paper=PAPER, where="§8, properties 3–4, eqs. 81–82",
+    ctx.legacy_claim(id="bs-sec8-ky-fan", paper=PAPER, where="§8, properties 3–4, eqs. 81–82",
               statement="Consistently low sets (all O ≤ 0.5) satisfy G ≤ NWGM ≤ E; consistently high sets "
                         "(all O ≥ 0.5) satisfy NWGM ≥ E.",
               criterion=f"The ordering holds (to {tol:g}) on every one of {cfg.n_sets} random sets of each kind "
@@ -123,14 +120,14 @@ def run(cfg: BoundsConfig, ctx: RunContext) -> None:
     frac = {"bound1": float((gap <= b1).double().mean()), "bound2": float((gap <= b2).double().mean())}
     ctx.log(bound_fractions=frac, max_gap=float(gap.max()), median_rel_error_second_order=float(
         ((approx - gap).abs() / gap.clamp_min(1e-300)).median()))
-    ctx.claim(id="bs-eq87-bounds", paper=PAPER, where="§8, eq. 87",
+    ctx.legacy_claim(id="bs-eq87-bounds", paper=PAPER, where="§8, eq. 87",
               statement="|E − NWGM| ≲ E(1−E)|1−2E|/(1−2V) ≤ E(1−E)|1−2E|/(1−2E(1−E)) (approximate bounds).",
               criterion=f"Both bounds hold on at least 99% of {cfg.n_sets} random sets spread over (0, 1) "
                         "(logistic of Gaussians with centers in [−4, 4], spreads in [0, 2], Dirichlet weights).",
               measured=frac, outcome=min(frac.values()) >= 0.99,
               notes="Eq. 87 comes from a second-order expansion, so it is an approximate ('≲') bound.")
 
-    fig, ax = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, ax = subplots(1, 3, figsize=(14, 3.8))
     for a, key, title, fig_id in ((ax[0], "variance_free", "E(1−E)|1−2E| / (1−2E(1−E))", "Fig. 8.1"),
                                   (ax[1], "simple", "2E(1−E)|1−2E|", "Fig. 8.2")):
         a.plot(e, curves[key])

@@ -16,15 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
+import torch
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from droplab.ensemble import means as M  # noqa: E402
-from droplab.experiments.bs.ensemble_net import (  # noqa: E402
+from droplab.ensemble import means as M
+from droplab.experiments.bs.ensemble_net import (
     DEEP_PAPER_PROFILE,
     DEEP_SMOKE_PROFILE,
     PAPER,
@@ -32,8 +28,9 @@ from droplab.experiments.bs.ensemble_net import (  # noqa: E402
     layer_statistics,
     trained_pair,
 )
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
 
 
 @dataclass
@@ -80,7 +77,7 @@ def run(cfg: DeepApproxConfig, ctx: RunContext) -> None:
     after = [r for r in rows if r["when"] == "after"]
 
     frac2 = min(r["frac_within_bound2"] for r in after)
-    ctx.claim(id="bs-fig93-bounds", paper=PAPER, where="§9.5, Fig. 9.3 (eq. 87)",
+    ctx.legacy_claim(id="bs-fig93-bounds", paper=PAPER, where="§9.5, Fig. 9.3 (eq. 87)",
               statement="In every hidden layer of the trained net, |E − NWGM| stays within the bounds of eq. 87.",
               criterion="After training, in every hidden layer at least 99% of (unit, input) pairs have Monte Carlo "
                         "|E − NWGM| ≤ E(1−E)|1−2E|/(1−2E(1−E)) (the variance-free bound).",
@@ -89,7 +86,7 @@ def run(cfg: DeepApproxConfig, ctx: RunContext) -> None:
               outcome=frac2 >= 0.99)
 
     better = all(r["median_err_approx202"] < r["median_err_approx87"] for r in after)
-    ctx.claim(id="bs-fig94-95-mean-expansion", paper=PAPER, where="§9.5, Figs. 9.4–9.5 (App. B, eq. 202)",
+    ctx.legacy_claim(id="bs-fig94-95-mean-expansion", paper=PAPER, where="§9.5, Figs. 9.4–9.5 (App. B, eq. 202)",
               statement="The expansion around the mean (eq. 202) approximates NWGM more accurately than the "
                         "expansion around 0.5 (eq. 87).",
               criterion="After training, in every hidden layer the median absolute error of eq. 202's |E − NWGM| is "
@@ -99,7 +96,7 @@ def run(cfg: DeepApproxConfig, ctx: RunContext) -> None:
               outcome=better)
 
     centered = all(abs(r[f"{q}_mean"]) <= cfg.mean_tol for r in rows for q in ("nwgm_minus_E", "W_minus_E"))
-    ctx.claim(id="bs-fig96-97-centered", paper=PAPER, where="§9.5, Figs. 9.6–9.7",
+    ctx.legacy_claim(id="bs-fig96-97-centered", paper=PAPER, where="§9.5, Figs. 9.6–9.7",
               statement="NWGM − E and W − E are small, approximately Gaussian deviations with mean ≈ 0 in every "
                         "layer, before and after training.",
               criterion=f"|mean| ≤ {cfg.mean_tol} for both NWGM − E and W − E in every hidden layer, before and after "
@@ -110,7 +107,7 @@ def run(cfg: DeepApproxConfig, ctx: RunContext) -> None:
               outcome=centered)
 
     first, last = after[0]["W_minus_E_std"], after[-1]["W_minus_E_std"]
-    ctx.claim(id="bs-sec95-no-accumulation", paper=PAPER, where="§9.5, eqs. 109–116",
+    ctx.legacy_claim(id="bs-sec95-no-accumulation", paper=PAPER, where="§9.5, eqs. 109–116",
               statement="The deviations W − E cancel rather than accumulate across layers.",
               criterion=f"After training, std(W − E) in the last hidden layer ≤ {cfg.depth_factor} × std(W − E) in the "
                         "first hidden layer.",
@@ -118,7 +115,7 @@ def run(cfg: DeepApproxConfig, ctx: RunContext) -> None:
               outcome=last <= cfg.depth_factor * first)
 
     n_layers = len(stats_after)
-    fig, ax = plt.subplots(n_layers, 2, figsize=(10, 2.6 * n_layers), squeeze=False)
+    fig, ax = subplots(n_layers, 2, figsize=(10, 2.6 * n_layers), squeeze=False)
     for k, s in enumerate(stats_after):
         e, v = s["E"].flatten(), s["V"].flatten()
         gap = (e - s["NWGM"].flatten()).abs()
@@ -135,7 +132,7 @@ def run(cfg: DeepApproxConfig, ctx: RunContext) -> None:
     ctx.figure(fig, "fig93", f"{PAPER}, Figs. 9.3–9.4: per hidden layer of the trained net, Monte Carlo |E − NWGM| "
                f"against E with the eq. 87 approximation and variance-free bound (left), and W against E (right); "
                f"{cfg.n_inputs} inputs × all units, {cfg.samples} sub-networks each (activities are unitless).")
-    fig, ax = plt.subplots(2, n_layers, figsize=(3.2 * n_layers, 5), squeeze=False)
+    fig, ax = subplots(2, n_layers, figsize=(3.2 * n_layers, 5), squeeze=False)
     for col, (before, after_s) in enumerate(zip(stats_before, stats_after)):
         for row, q in enumerate(("NWGM", "W")):
             for label, s in (("before", before), ("after", after_s)):

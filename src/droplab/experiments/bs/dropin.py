@@ -14,22 +14,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
+import torch
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from droplab._checks import check_int, check_positive, check_probability  # noqa: E402
-from droplab.dynamics import unit_activity  # noqa: E402
-from droplab.experiments.common import load_task, train_stage  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.models import FNN  # noqa: E402
-from droplab.nn import BernoulliDropout, Dropin  # noqa: E402
-from droplab.training import TrainConfig  # noqa: E402
+from droplab._checks import check_int, check_positive, check_probability
+from droplab.dynamics import unit_activity
+from droplab.experiments.common import load_task, train_stage
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.models import FNN
+from droplab.nn import BernoulliDropout, Dropin
+from droplab.training import TrainConfig
 
 PAPER = "Baldi & Sadowski 2014"
 VARIANTS = ("dropout", "dropin", "none")
@@ -104,7 +101,7 @@ def run(cfg: DropinConfig, ctx: RunContext) -> None:
     ctx.table("variants", rows)
     by = {r["variant"]: r for r in rows}
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, ax = subplots(1, 2, figsize=(10, 3.8))
     ax[0].bar(
         list(VARIANTS), [100 * by[v]["test_acc"] for v in VARIANTS], color=["tab:blue", "tab:red", "gray"]
     )
@@ -127,7 +124,7 @@ def run(cfg: DropinConfig, ctx: RunContext) -> None:
         f"noise; right, the across-mask standard deviation of hidden units on {cfg.n_probe} test inputs.",
     )
 
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-dropin-fails",
         paper=PAPER,
         where="§11.6",
@@ -141,7 +138,7 @@ def run(cfg: DropinConfig, ctx: RunContext) -> None:
         if max(by["dropout"]["test_acc"], by["none"]["test_acc"]) < 2 / train.n_classes
         else by["dropin"]["test_acc"] < min(by["dropout"]["test_acc"], by["none"]["test_acc"]) - cfg.margin,
     )
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-dropin-variance",
         paper=PAPER,
         where="§11.6–11.7, eq. 189",

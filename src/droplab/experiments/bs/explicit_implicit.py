@@ -15,21 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from droplab._checks import check_int, check_positive, check_probability  # noqa: E402
-from droplab.experiments.common import load_task  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.models import FNN  # noqa: E402
-from droplab.regularization import MODES, explicit_implicit  # noqa: E402
-from droplab.training import accuracy  # noqa: E402
+from droplab._checks import check_int, check_positive, check_probability
+from droplab.experiments.common import load_task
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.models import FNN
+from droplab.regularization import MODES, explicit_implicit
+from droplab.training import accuracy
 
 PAPER = "Baldi & Sadowski 2014; Wei, Kakade & Ma 2020"
 
@@ -78,7 +75,7 @@ def run(cfg: ExplicitImplicitConfig, ctx: RunContext) -> None:
              "weight_norm": runs[m]["weight_norm"][-1]} for m in MODES]
     ctx.table("final", rows)
 
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, ax = subplots(1, 3, figsize=(13, 3.6))
     for m in MODES:
         h = runs[m]
         for a, key in zip(ax, ("train_loss", "test_acc", "weight_norm")):
@@ -92,7 +89,7 @@ def run(cfg: ExplicitImplicitConfig, ctx: RunContext) -> None:
                f"dropout GD (both) from one initialization on {cfg.dataset}.")
 
     norms = {m: runs[m]["weight_norm"][-1] for m in MODES}
-    ctx.claim(id="bs-explicit-decay", paper="Baldi & Sadowski 2014", where="§11.2–11.4, eqs. 147–148, 155",
+    ctx.legacy_claim(id="bs-explicit-decay", paper="Baldi & Sadowski 2014", where="§11.2–11.4, eqs. 147–148, 155",
               statement="The expected dropout gradient is the ensemble gradient plus an adaptive weight decay: "
                         "following it keeps the weights smaller than following the ensemble gradient alone.",
               criterion="reproduced iff the final weight norm of GD on the expected dropout gradient (explicit) is "

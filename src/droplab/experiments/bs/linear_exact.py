@@ -14,24 +14,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from droplab._checks import check_int  # noqa: E402
-from droplab.ensemble import (  # noqa: E402
+from droplab._checks import check_int
+from droplab.ensemble import (
     connection_dropout_layer,
     deep_linear_moments,
     enumerate_subnetworks,
     sample_ensemble,
 )
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.nn import BernoulliDropout  # noqa: E402
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.nn import BernoulliDropout
 
 PAPER = "Baldi & Sadowski 2014"
 F64 = torch.float64
@@ -106,7 +103,7 @@ def run(cfg: LinearExactConfig, ctx: RunContext) -> None:
     max_cov = max(r["max_err_cov"] for r in rows)
     mc_frac = sum(r["mc_within_z_se"] for r in rows) / len(rows)
     ctx.log(max_err_mean=max_mean, max_err_cov=max_cov, mc_fraction_within=mc_frac)
-    ctx.claim(id="bs-linear-recursions", paper=PAPER, where="§2.3, §3, eqs. 15–20, 24–26",
+    ctx.legacy_claim(id="bs-linear-recursions", paper=PAPER, where="§2.3, §3, eqs. 15–20, 24–26",
               statement="For linear nets with independent Bernoulli gates on units or connections, the mean and "
                         "(co)variances of every unit over all sub-networks follow exactly from layer-by-layer "
                         "recursions; the mean is the forward pass with weights scaled by keep probabilities.",
@@ -115,7 +112,7 @@ def run(cfg: LinearExactConfig, ctx: RunContext) -> None:
                         "in [0.2, 0.95], the recursion equals exact enumeration over all masks to 1e-10 (max abs, "
                         "means and covariances, float64).",
               measured={"max_err_mean": max_mean, "max_err_cov": max_cov}, outcome=max(max_mean, max_cov) < 1e-10)
-    ctx.claim(id="bs-linear-montecarlo", paper=PAPER, where="§2–3 (sampling check)",
+    ctx.legacy_claim(id="bs-linear-montecarlo", paper=PAPER, where="§2–3 (sampling check)",
               statement="Monte Carlo over dropout masks converges to the exact ensemble mean.",
               criterion=f"At least 99% of the output means (all nets, inputs, units) lie within {cfg.z} standard "
                         f"errors (exact Var/K, K = {cfg.mc_samples}) of the exact mean (expected ≈ 99.99%).",
@@ -123,7 +120,7 @@ def run(cfg: LinearExactConfig, ctx: RunContext) -> None:
     single = [r["max_abs_cov_offdiag"] for r in rows]
     ctx.log(max_offdiag_cov=max(single))
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    fig, ax = subplots(1, 2, figsize=(10, 4))
     for kind, color in (("unit", "tab:blue"), ("connection", "tab:orange")):
         p = torch.cat(pts[kind], 1)
         ax[0].scatter(p[0], p[1], s=6, alpha=0.5, color=color, label=f"{kind} dropout")

@@ -13,18 +13,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import matplotlib
+import torch
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from droplab._checks import check_int  # noqa: E402
-from droplab.ensemble import means as M  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
+from droplab._checks import check_int
+from droplab.ensemble import means as M
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
 
 PAPER = "Baldi & Sadowski 2014"
 DISTRIBUTIONS = ("uniform(0,1)", "uniform(0,0.5)", "normal(0.5,0.1)", "normal(0.25,0.05)")
@@ -78,7 +75,7 @@ def run(cfg: NWGMSamplingConfig, ctx: RunContext) -> None:
                           "normaltest_p": float(stats.normaltest(nw.numpy()).pvalue)})
     ctx.table("fig91", hist_rows)
     ok91 = all(abs(r["mean_nwgm"] - r["mean_E"]) <= 0.02 and abs(r["skewness_nwgm"]) <= 0.5 for r in hist_rows)
-    ctx.claim(id="bs-fig91-nwgm-normal", paper=PAPER, where="§9.3, eqs. 103–104, Fig. 9.1",
+    ctx.legacy_claim(id="bs-fig91-nwgm-normal", paper=PAPER, where="§9.3, eqs. 103–104, Fig. 9.1",
               statement="For samples of m = 100 values, NWGM is approximately normally distributed with a mean "
                         "close to that of E (a small bias away from 0.5).",
               criterion=f"For each of the four distributions ({cfg.repetitions_hist} repetitions of m = "
@@ -106,7 +103,7 @@ def run(cfg: NWGMSamplingConfig, ctx: RunContext) -> None:
         min_corr[name] = min(r["pearson"] for r in rows if r["m"] >= 10) if any(r["m"] >= 10 for r in rows) \
             else min(r["pearson"] for r in rows)
     ctx.log(cov_loglog_slopes=slopes, min_pearson_m_ge_10=min_corr)
-    ctx.claim(id="bs-fig92-correlation", paper=PAPER, where="§9.4, eqs. 106–107, Fig. 9.2",
+    ctx.legacy_claim(id="bs-fig92-correlation", paper=PAPER, where="§9.4, eqs. 106–107, Fig. 9.2",
               statement="The covariance between E and NWGM of a sample decreases like 1/m, while their Pearson "
                         "correlation stays roughly constant and close to 1.",
               criterion="For every distribution: the least-squares slope of log|cov| against log m lies in "
@@ -114,14 +111,14 @@ def run(cfg: NWGMSamplingConfig, ctx: RunContext) -> None:
               measured={"slopes": slopes, "min_pearson": min_corr},
               outcome=all(-1.2 <= v <= -0.8 for v in slopes.values()) and all(v >= 0.9 for v in min_corr.values()))
 
-    fig, ax = plt.subplots(2, 2, figsize=(9, 6))
+    fig, ax = subplots(2, 2, figsize=(9, 6))
     for a, name in zip(ax.T.flatten(), DISTRIBUTIONS):
         a.hist(hists[name].numpy(), bins=50, color="tab:blue", alpha=0.8)
         a.set(title=f"{name}", xlabel="NWGM of a sample of 100 values", ylabel="count")
     fig.tight_layout()
     ctx.figure(fig, "fig91", f"{PAPER}, Fig. 9.1: histograms of the NWGM of {cfg.sample_size} values drawn from four "
                f"distributions, {cfg.repetitions_hist} repetitions.")
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    fig, ax = subplots(1, 2, figsize=(10, 4))
     for name in DISTRIBUTIONS:
         rows = [r for r in corr_rows if r["distribution"] == name]
         ax[0].plot([r["m"] for r in rows], [r["pearson"] for r in rows], "o-", label=name)

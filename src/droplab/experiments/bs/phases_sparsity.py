@@ -14,21 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
+import torch
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from droplab._checks import check_int, check_positive, check_probability  # noqa: E402
-from droplab.dynamics import record_phases, sparsity, unit_activity  # noqa: E402
-from droplab.experiments.common import load_task  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.models import FNN  # noqa: E402
-from droplab.training import TrainConfig, accuracy, fit  # noqa: E402
+from droplab._checks import check_int, check_positive, check_probability
+from droplab.dynamics import record_phases, sparsity, unit_activity
+from droplab.experiments.common import load_task
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.models import FNN
+from droplab.training import TrainConfig, accuracy, fit
 
 PAPER = "Baldi & Sadowski 2014"
 
@@ -191,7 +188,7 @@ def run(cfg: PhasesConfig, ctx: RunContext) -> None:
         "inactive_std_end": [last[k]["inactive_std_median"] for k in sorted(last)],
     }
     valid = all(a.any() and (~a).any() for a in active)
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-fig112-three-phases",
         paper=PAPER,
         where="§11.7, Fig. 11.2",
@@ -204,7 +201,7 @@ def run(cfg: PhasesConfig, ctx: RunContext) -> None:
         measured=measured,
         outcome=(grows and settles and quiet) if valid else None,
     )
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-fig111-sparsity",
         paper=PAPER,
         where="§11.7, Fig. 11.1, eq. 189",
@@ -217,7 +214,7 @@ def run(cfg: PhasesConfig, ctx: RunContext) -> None:
         },
         outcome=all(s["sparsity_dropout"] > s["sparsity_plain"] for s in spars),
     )
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-fig113-consistency",
         paper=PAPER,
         where="§11.7, Fig. 11.3",
@@ -244,7 +241,7 @@ def _figures(
     rows: list[dict[str, Any]],
     n_layers: int,
 ) -> None:
-    fig, ax = plt.subplots(1, n_layers, figsize=(3.4 * n_layers, 3.2), squeeze=False)
+    fig, ax = subplots(1, n_layers, figsize=(3.4 * n_layers, 3.2), squeeze=False)
     for k in range(n_layers):
         a = ax[0][k]
         bins = torch.linspace(0, 1, 26)
@@ -259,7 +256,7 @@ def _figures(
         f"hidden layer over {cfg.n_sparsity} test inputs, with and without dropout ({cfg.dataset}).",
     )
 
-    fig, ax = plt.subplots(1, n_layers, figsize=(3.4 * n_layers, 3.2), squeeze=False)
+    fig, ax = subplots(1, n_layers, figsize=(3.4 * n_layers, 3.2), squeeze=False)
     for k in range(n_layers):
         a = ax[0][k]
         rs = [r for r in rows if r["layer"] == k + 1]

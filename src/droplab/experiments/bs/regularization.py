@@ -18,28 +18,25 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
-import matplotlib
+import torch
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from droplab import data as _data  # noqa: E402
-from droplab._checks import check_int, check_positive, check_probability  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.models import FNN  # noqa: E402
-from droplab.nn import BernoulliDropout  # noqa: E402
-from droplab.regularization import (  # noqa: E402
+from droplab import data as _data
+from droplab._checks import check_int, check_positive, check_probability
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.models import FNN
+from droplab.nn import BernoulliDropout
+from droplab.regularization import (
     deep_linear_decomposition,
     expected_dropout_gradient,
     linear_expected_gradient,
     sigmoid_expected_gradient,
     top_layer_expected_gradient,
 )
-from droplab.training import TrainConfig, fit  # noqa: E402
+from droplab.training import TrainConfig, fit
 
 PAPER = "Baldi & Sadowski 2014"
 
@@ -206,7 +203,7 @@ def run(cfg: BSRegularizationConfig, ctx: RunContext) -> None:
     for name, rows in tables.items():
         ctx.table(name, rows)
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, ax = subplots(1, 2, figsize=(10, 3.8))
     for a, (name, rows) in zip(ax, tables.items()):
         steps = [r["step"] for r in rows]
         a.plot(steps, [r["err_ensemble"] for r in rows], "o-", label="ensemble gradient alone")
@@ -227,7 +224,7 @@ def run(cfg: BSRegularizationConfig, ctx: RunContext) -> None:
         f"dropout gradient, along training (keep p = {cfg.keep}, {cfg.mc_samples} masks per estimate).",
     )
 
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-eq147-148",
         paper=PAPER,
         where="§11.2, eqs. 147–148",
@@ -236,7 +233,7 @@ def run(cfg: BSRegularizationConfig, ctx: RunContext) -> None:
         measured={k: exact[k] for k in ("eq147_rel_error", "eq147_ensemble_rel_error")},
         outcome=exact["eq147_rel_error"] <= cfg.exact_rtol,
     )
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-eq155",
         paper=PAPER,
         where="§11.3, eq. 155",
@@ -247,7 +244,7 @@ def run(cfg: BSRegularizationConfig, ctx: RunContext) -> None:
         },
         outcome=exact["eq155_rel_error"] <= cfg.exact_rtol,
     )
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-eq155-cov-small",
         paper=PAPER,
         where="§11.3, after eq. 155",
@@ -265,7 +262,7 @@ def run(cfg: BSRegularizationConfig, ctx: RunContext) -> None:
         med_ens = median(r["err_ensemble"] for r in rows)
         med_dec = median(r["err_ensemble_plus_decay"] for r in rows)
         noise = max(r["mc_rel_stderr"] for r in rows)
-        ctx.claim(
+        ctx.legacy_claim(
             id=cid,
             paper=PAPER,
             where=where,

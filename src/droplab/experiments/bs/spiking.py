@@ -17,23 +17,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
+import torch
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from droplab._checks import check_int, check_positive, check_probability  # noqa: E402
-from droplab._hooks import record_outputs  # noqa: E402
-from droplab.experiments.common import load_task, train_stage  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.models import FNN, Logistic  # noqa: E402
-from droplab.nn import BernoulliDropout, StochasticSpiking, lend_generator, mc_mode, noise_layers  # noqa: E402
-from droplab.nn.modes import evaluation  # noqa: E402
-from droplab.training import TrainConfig  # noqa: E402
+from droplab._checks import check_int, check_positive, check_probability
+from droplab._hooks import record_outputs
+from droplab.experiments.common import load_task, train_stage
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.models import FNN, Logistic
+from droplab.nn import BernoulliDropout, StochasticSpiking, lend_generator, mc_mode, noise_layers
+from droplab.nn.modes import evaluation
+from droplab.training import TrainConfig
 
 PAPER = "Baldi & Sadowski 2014"
 
@@ -174,7 +171,7 @@ def run(cfg: SpikingConfig, ctx: RunContext) -> None:
     ctx.table("three_networks", rows)
     ctx.log(**{k: v for k, v in metrics.items() if k != "losses"})
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, ax = subplots(1, 2, figsize=(10, 3.8))
     out = len(model.linears) - 1
     for m, marker in (("spiking", "o"), ("dropout", "s")):
         ax[0].scatter(det[out].reshape(-1), runs[m][0][out].mean(0).reshape(-1), s=8, marker=marker, label=m)
@@ -204,7 +201,7 @@ def run(cfg: SpikingConfig, ctx: RunContext) -> None:
     )
 
     last = rows[-1]
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-spiking-means",
         paper=PAPER,
         where="§10.1, eqs. 130–134, Fig. 10.2",
@@ -222,7 +219,7 @@ def run(cfg: SpikingConfig, ctx: RunContext) -> None:
         outcome=last["mean_abs_err_spiking"] <= cfg.mean_tol and last["mean_abs_err_dropout"] <= cfg.mean_tol,
     )
     frac = agree / counted if counted else None
-    ctx.claim(
+    ctx.legacy_claim(
         id="bs-spiking-variances",
         paper=PAPER,
         where="§10.1, eqs. 135–138",

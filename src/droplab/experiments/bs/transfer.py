@@ -13,17 +13,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from droplab._checks import check_int, check_positive  # noqa: E402
-from droplab.ensemble import transfer as T  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
+from droplab._checks import check_int, check_positive
+from droplab.ensemble import transfer as T
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
 
 PAPER = "Baldi & Sadowski 2014"
 F64 = torch.float64
@@ -75,7 +72,7 @@ def run(cfg: TransferConfig, ctx: RunContext) -> None:
     uni_se = (a ** 2 / 6 - (a / 4) ** 2).sqrt() / math.sqrt(k)  # E ReLU(U)² = a²/6 for U ~ U[−a, a]
     within190 = float(((T.relu_uniform_mean(-a, a) - uni_mc).abs() <= cfg.z * uni_se).double().mean())
     ctx.log(eq72_fraction_within=within72, eq190_fraction_within=within190)
-    ctx.claim(id="bs-eq72-relu-gaussian", paper=PAPER, where="§7.2, eq. 72; App. A, eq. 190",
+    ctx.legacy_claim(id="bs-eq72-relu-gaussian", paper=PAPER, where="§7.2, eq. 72; App. A, eq. 190",
               statement="For S ~ N(μ, σ²), E(RL(S)) = λμΦ(μ/σ) + λσφ(μ/σ); for S ~ U[−a, a], E(RL(S)) = λa/4.",
               criterion=f"At least 99% of the {cfg.n_mu}×{cfg.n_sigma} grid points (and of the {cfg.n_sigma} "
                         f"uniform widths) lie within {cfg.z} standard errors of the Monte Carlo mean (K = {k}).",
@@ -88,7 +85,7 @@ def run(cfg: TransferConfig, ctx: RunContext) -> None:
     far = (mm.abs() / ss) >= 4
     far_gap = float((relu_mc - mm.clamp_min(0))[far].abs().max()) if far.any() else None
     ctx.log(relu_gap_over_sigma_at_mu0=gap0, relu_gap_far_from_threshold=far_gap)
-    ctx.claim(id="bs-eq74-75-relu-gap", paper=PAPER, where="§7.2, eqs. 74–75",
+    ctx.legacy_claim(id="bs-eq74-75-relu-gap", paper=PAPER, where="§7.2, eqs. 74–75",
               statement="|E(RL(S)) − RL(E(S))| = λσ/√(2π) at μ = 0 and ≈ 0 when |μ|/σ is large.",
               criterion=f"At μ = {float(mu[zero]):g} the Monte Carlo gap/σ is within {cfg.z} SE of 1/√(2π) for every "
                         "σ, and at grid points with |μ|/σ ≥ 4 the gap is below 1e-3 + 4 SE (inconclusive if none).",
@@ -103,7 +100,7 @@ def run(cfg: TransferConfig, ctx: RunContext) -> None:
                 "mean_abs_err_nwgm_sigma_ge_1": float(nwgm_err[large].mean()),
                 "mean_abs_err_probit_sigma_ge_1": float(probit_err[large].mean())}
     ctx.log(**measured)
-    ctx.claim(id="bs-appF-probit", paper=PAPER, where="App. F, eqs. 241–242",
+    ctx.legacy_claim(id="bs-appF-probit", paper=PAPER, where="App. F, eqs. 241–242",
               statement="For Gaussian S the probit estimate σ(μ/√(1+0.368σ²)) of E(σ(S)) can be more accurate than "
                         "the NWGM σ(μ), and it tends to 0.5 for large σ whereas the NWGM does not.",
               criterion="Over the grid points with σ ≥ 1, the mean absolute error (against Monte Carlo) of the probit "
@@ -120,7 +117,7 @@ def run(cfg: TransferConfig, ctx: RunContext) -> None:
                        for m, sg, r, r72, smc, dm in zip(mm.flatten(), ss.flatten(), relu_mc.flatten(),
                                                          relu72.flatten(), sig_mc.flatten(), der_mc.flatten())])
 
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    fig, ax = subplots(1, 3, figsize=(15, 4))
     for j in range(0, cfg.n_sigma, max(1, cfg.n_sigma // 4)):
         line, = ax[0].plot(mu, relu72[:, j], label=f"σ = {float(sigma[j]):.2g}")
         ax[0].scatter(mu, relu_mc[:, j], s=8, color=line.get_color())

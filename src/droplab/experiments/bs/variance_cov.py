@@ -16,17 +16,13 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from droplab._checks import check_int  # noqa: E402
-from droplab.ensemble import approximations as A  # noqa: E402
-from droplab.ensemble import sample_ensemble  # noqa: E402
-from droplab.experiments.bs.ensemble_net import (  # noqa: E402
+from droplab._checks import check_int
+from droplab.ensemble import approximations as A
+from droplab.ensemble import sample_ensemble
+from droplab.experiments.bs.ensemble_net import (
     DEEP_PAPER_PROFILE,
     DEEP_SMOKE_PROFILE,
     PAPER,
@@ -36,9 +32,10 @@ from droplab.experiments.bs.ensemble_net import (  # noqa: E402
     layer_statistics,
     train_config,
 )
-from droplab.experiments.common import load_task, train_stage  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
+from droplab.experiments.common import load_task, train_stage
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
 
 
 @dataclass
@@ -129,7 +126,7 @@ def run(cfg: VarianceCovConfig, ctx: RunContext) -> None:
     ctx.table("variance", rows)
     ends = [r for r in rows if r["snapshot"] in (0, cfg.n_snapshots)]
     zero_better = all(r["err_zero"] < r["err_W1mW"] for r in ends)
-    ctx.claim(id="bs-fig98-99-variance-zero", paper=PAPER, where="§9.6, eqs. 117–118, Figs. 9.8–9.9",
+    ctx.legacy_claim(id="bs-fig98-99-variance-zero", paper=PAPER, where="§9.6, eqs. 117–118, Figs. 9.8–9.9",
               statement="At the beginning and the end of learning the dropout variances are small, so Var(O) ≈ 0 is "
                         "a better estimate than W(1 − W).",
               criterion="At initialization and after training, in every hidden layer the median |V − 0| is smaller "
@@ -141,7 +138,7 @@ def run(cfg: VarianceCovConfig, ctx: RunContext) -> None:
              len(snapshots[k]) for k in range(cfg.n_snapshots + 1)]
     peak = max(range(len(ratio)), key=ratio.__getitem__)
     ctx.log(variance_ratio_by_snapshot=ratio)
-    ctx.claim(id="bs-fig910-911-variance-training", paper=PAPER, where="§9.6, Figs. 9.10–9.11",
+    ctx.legacy_claim(id="bs-fig910-911-variance-training", paper=PAPER, where="§9.6, Figs. 9.10–9.11",
               statement="During learning the variances are larger, closer to their upper estimate W(1 − W), than at "
                         "the beginning and the end.",
               criterion="The layer-averaged ratio median V / median W(1 − W) is largest at an intermediate snapshot "
@@ -154,14 +151,14 @@ def run(cfg: VarianceCovConfig, ctx: RunContext) -> None:
             "after": ctx.stage("pairs_after", lambda: _pair_errors(model, x, pairs, cfg, ctx.generator(5)))}
     scalar = {w: {k: v for k, v in e.items() if isinstance(v, float)} for w, e in errs.items()}
     ctx.log(pair_errors=scalar)
-    ctx.claim(id="bs-fig912-913-unconnected", paper=PAPER, where="§9.6, eq. 119, Figs. 9.12–9.13",
+    ctx.legacy_claim(id="bs-fig912-913-unconnected", paper=PAPER, where="§9.6, eq. 119, Figs. 9.12–9.13",
               statement="For pairs of units that are not directly connected, E(O_i O_j) ≈ W_i W_j, much better than 0.",
               criterion=f"Before and after training, over {cfg.n_pairs} random unconnected pairs × {cfg.n_inputs} "
                         "inputs, the mean |E(O_i O_j) − W_i W_j| is below half the mean |E(O_i O_j) − 0|.",
               measured=scalar, outcome=all(e["unconnected_err_WW"] < 0.5 * e["unconnected_err_zero"]
                                            for e in scalar.values()))
     if "connected_err_corrected" in scalar["after"]:
-        ctx.claim(id="bs-fig914-connected", paper=PAPER, where="§9.6, eqs. 121–124, Fig. 9.14",
+        ctx.legacy_claim(id="bs-fig914-connected", paper=PAPER, where="§9.6, eqs. 121–124, Fig. 9.14",
                   statement="For connected pairs the correction E(O_i O_j) ≈ W_ij W_j improves slightly on W_i W_j "
                             "at the end of learning (not at the beginning).",
                   criterion="After training, the mean absolute error of W_ij W_j is smaller than that of W_i W_j "
@@ -170,7 +167,7 @@ def run(cfg: VarianceCovConfig, ctx: RunContext) -> None:
                             scalar.items()},
                   outcome=scalar["after"]["connected_err_corrected"] < scalar["after"]["connected_err_WW"])
 
-    fig, ax = plt.subplots(1, 3, figsize=(14, 4))
+    fig, ax = subplots(1, 3, figsize=(14, 4))
     for k, label in ((0, "before"), (cfg.n_snapshots, "after")):
         v = torch.cat([s["V"].flatten() for s in snapshots[k]])
         w = torch.cat([s["W"].flatten() for s in snapshots[k]])

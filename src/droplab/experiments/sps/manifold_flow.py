@@ -13,17 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from droplab._checks import check_int, check_positive  # noqa: E402
-from droplab.dynamics import gaussian_dropout_gd, path_distance, regularizer_flow  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.experiments.sps.common import (  # noqa: E402
+from droplab._checks import check_int, check_positive
+from droplab.dynamics import gaussian_dropout_gd, path_distance, regularizer_flow
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.experiments.sps.common import (
     PAPER,
     TeacherStudentConfig,
     on_manifold,
@@ -91,7 +88,7 @@ def run(cfg: ManifoldFlowConfig, ctx: RunContext) -> None:
     ctx.log(times=flow.times, laplacian_flow=flow.laplacian, flow_max_loss=float(flow.loss.max()),
             path_length_flow=float((flow.params[-1] - flow.params[0]).norm()))
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, ax = subplots(1, 2, figsize=(10, 3.8))
     for alpha, sigma, gd, dist in paths:
         label = f"α={alpha:g}, σ={sigma:g}"
         ax[0].plot(gd.times, dist, "o-", ms=3, label=label)
@@ -109,7 +106,7 @@ def run(cfg: ManifoldFlowConfig, ctx: RunContext) -> None:
                "and Δ_η L̂ along each.")
 
     maxima = [r["max_distance"] for r in rows]
-    ctx.claim(id="sps-theorem1-convergence", paper=PAPER, where="Theorem 1",
+    ctx.legacy_claim(id="sps-theorem1-convergence", paper=PAPER, where="Theorem 1",
               statement="As α, σ, α/σ² → 0 the time-rescaled Gaussian-dropout GD path converges to the "
                         "gradient flow −½P_Γ∇_wΔ_η L̂ restricted to the zero-loss manifold.",
               criterion=f"The maximum over t ∈ [0, {cfg.t_end}] of ‖w_GD(t) − w_flow(t)‖ decreases strictly "

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from droplab._checks import check_int, check_positive  # noqa: E402
-from droplab.dynamics import FlatModel, ou_dropout_gd  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.experiments.sps.common import (  # noqa: E402
+from droplab._checks import check_int, check_positive
+from droplab.dynamics import FlatModel, ou_dropout_gd
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.experiments.sps.common import (
     PAPER,
     TeacherStudentConfig,
     on_manifold,
@@ -128,7 +125,7 @@ def run(cfg: OUConfig, ctx: RunContext) -> None:
         )
     ctx.table("ou_dropout", rows)
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, ax = subplots(1, 2, figsize=(10, 3.8))
     for tau, gd in paths:
         ax[0].plot(gd.times, gd.laplacian, "o-", ms=3, label=f"τ = {tau:g} steps")
     ax[0].set(

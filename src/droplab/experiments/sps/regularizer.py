@@ -15,18 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from droplab._checks import check_positive  # noqa: E402
-from droplab.dynamics import gaussian_dropout_gd, regularizer_flow  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.experiments.sps.common import (  # noqa: E402
+from droplab._checks import check_positive
+from droplab.dynamics import gaussian_dropout_gd, regularizer_flow
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.experiments.sps.common import (
     PAPER,
     TeacherStudentConfig,
     on_manifold,
@@ -34,8 +31,8 @@ from droplab.experiments.sps.common import (  # noqa: E402
     teacher_data,
     trajectory_stage,
 )
-from droplab.nn.modes import evaluation  # noqa: E402
-from droplab.regularization import noise_laplacian, relu_l2_laplacian  # noqa: E402
+from droplab.nn.modes import evaluation
+from droplab.regularization import noise_laplacian, relu_l2_laplacian
 
 MSE = nn.functional.mse_loss
 
@@ -92,7 +89,7 @@ def run(cfg: RegularizerConfig, ctx: RunContext) -> None:
     ctx.log(times=gd.times, laplacian_dropout_gd=gd.laplacian, laplacian_flow=flow.laplacian,
             loss_dropout_gd=gd.loss)
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, ax = subplots(1, 2, figsize=(10, 3.8))
     ax[0].plot(gd.times, 0.5 * cfg.sigma**2 * gd.laplacian, "o-", ms=3,
                label=f"Gaussian-dropout GD (α={cfg.alpha}, σ={cfg.sigma})")
     ax[0].plot(flow.times, 0.5 * cfg.sigma**2 * flow.laplacian, "k--", label="projected flow −½P_Γ∇Δ")
@@ -108,14 +105,14 @@ def run(cfg: RegularizerConfig, ctx: RunContext) -> None:
                "ensemble training loss along dropout GD.")
 
     worst = max(r["rel_error"] for r in rows)
-    ctx.claim(id="sps-closed-form", paper=PAPER, where="Example (ReLU, L2 loss)",
+    ctx.legacy_claim(id="sps-closed-form", paper=PAPER, where="Example (ReLU, L2 loss)",
               statement="For n-layer ReLU nets with L2 loss, Δ_η L̂(w, 0) = (1/N) Σ_i Σ_k ‖∂yⁿ/∂z^{k+1} "
                         "W^{k+1} diag(y^k(x_i))‖² (constant 2/N under mse_loss).",
               criterion=f"On Γ, |closed form − autograd|/autograd ≤ {cfg.closed_form_rtol:g}, n = 2 and 3.",
               measured={"max_rel_error": worst,
                         **{f"rel_error_n{r['n_layers']}": r["rel_error"] for r in rows}},
               outcome=worst <= cfg.closed_form_rtol)
-    ctx.claim(id="sps-regularizer-decay", paper=PAPER, where="Example, figure (n = 2)",
+    ctx.legacy_claim(id="sps-regularizer-decay", paper=PAPER, where="Example, figure (n = 2)",
               statement="Along Gaussian-dropout GD started on Γ the regularizer Δ_η L̂ decays.",
               criterion="Δ at the last record < Δ at t = 0, for both the dropout-GD path and the flow.",
               measured={"laplacian_t0": float(gd.laplacian[0]), "laplacian_end_gd": float(gd.laplacian[-1]),

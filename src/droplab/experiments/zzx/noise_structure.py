@@ -13,21 +13,18 @@ import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import matplotlib
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from droplab._checks import check_probability  # noqa: E402
-from droplab.experiments.common import load_task, train_stage  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.landscape import block_hessian, direction_flatness, direction_from_vector  # noqa: E402
-from droplab.models import FNN  # noqa: E402
-from droplab.noise_structure import (  # noqa: E402
+from droplab._checks import check_probability
+from droplab.experiments.common import load_task, train_stage
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.landscape import block_hessian, direction_flatness, direction_from_vector
+from droplab.models import FNN
+from droplab.noise_structure import (
     alignment,
     gradient_samples,
     pca,
@@ -35,7 +32,7 @@ from droplab.noise_structure import (  # noqa: E402
     projected_variance,
     trajectory_samples,
 )
-from droplab.training import TrainConfig  # noqa: E402
+from droplab.training import TrainConfig
 
 PAPER = "Zhang, Zhou & Xu 2024"
 BLOCK = ["net.2.weight", "net.2.bias"]  # the layer between the two hidden layers
@@ -104,7 +101,7 @@ def _fit_claim(ctx: RunContext, claim_id: str, where: str, statement: str, fits:
     """Reproduced iff every fitted slope's bootstrap 95% CI lies strictly on the predicted side of 0."""
     side = "< 0" if sign < 0 else "> 0"
     ok = all((f.ci_high < 0) if sign < 0 else (f.ci_low > 0) for f in fits.values())
-    ctx.claim(id=claim_id, paper=PAPER, where=where, statement=statement,
+    ctx.legacy_claim(id=claim_id, paper=PAPER, where=where, statement=statement,
               criterion=f"reproduced iff, for every (keep, lr) pair and both sample sets, the whole bootstrap 95% CI "
                         f"of the Theil–Sen log–log slope is {side}",
               measured={k: {"slope": f.slope, "ci": [f.ci_low, f.ci_high], "r2": f.r2, "n": f.n}
@@ -117,7 +114,7 @@ def _fit_claim(ctx: RunContext, claim_id: str, where: str, statement: str, fits:
             config=NoiseConfig)
 def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
     fits, rows = {}, []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = subplots(1, 2, figsize=(10, 4))
     for keep, lr, model, data, samples in _trained_pairs(cfg, ctx):
         for ax, kind in zip(axes, ("trajectory", "gradient")):
             spectrum = pca(samples[kind], k=min(cfg.n_directions, samples[kind].shape[0] - 1))
@@ -153,7 +150,7 @@ def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
             config=NoiseConfig)
 def run_hessian_variance(cfg: NoiseConfig, ctx: RunContext) -> None:
     fits, rows = {}, []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = subplots(1, 2, figsize=(10, 4))
     for keep, lr, model, data, samples in _trained_pairs(cfg, ctx):
         h = ctx.stage(f"hessian_keep{keep}_lr{lr}", lambda m=model, d=data: block_hessian(m, CE, d, BLOCK).matrix)
         lam, vecs = torch.linalg.eigh(h)
@@ -198,7 +195,7 @@ def run_alignment(cfg: AlignmentConfig, ctx: RunContext) -> None:
     train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
     data = (train.x, train.y)
     rows = []
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for lr in sorted({lr for _, lr in cfg.pairs}):
         torch.manual_seed(cfg.seed)
         model = FNN([train.in_features, *cfg.hidden, train.n_classes], "relu", dropout={2: 0.0})  # no noise in GD
@@ -232,7 +229,7 @@ def run_alignment(cfg: AlignmentConfig, ctx: RunContext) -> None:
     ctx.figure(fig, "alignment", f"{PAPER}, Fig. 4: alignment of the dropout gradient covariance with the Hessian "
                f"along GD without dropout, block D = 2,550 (paper) on {cfg.dataset}, N = {cfg.n_samples}.")
     ratios = [r["ratio"] for r in rows]
-    ctx.claim(id="zzx-fig4-alignment", paper=PAPER, where="Fig. 4, §7",
+    ctx.legacy_claim(id="zzx-fig4-alignment", paper=PAPER, where="Fig. 4, §7",
               statement="Tr(HΣ) is much larger than Tr(HΣ̄) throughout training, for every (keep, lr).",
               criterion=f"reproduced iff Tr(HΣ)/Tr(HΣ̄) ≥ {cfg.ratio} at every recorded step of every pair; "
                         "the random-eigenvector null (Σ's spectrum, Haar eigenvectors) is reported alongside",

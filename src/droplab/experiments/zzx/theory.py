@@ -19,29 +19,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from droplab._checks import check_probability  # noqa: E402
-from droplab.data import Dataset  # noqa: E402
-from droplab.experiments.common import load_task, train_stage  # noqa: E402
-from droplab.experiments.config import ExperimentConfig  # noqa: E402
-from droplab.experiments.registry import experiment  # noqa: E402
-from droplab.experiments.run import RunContext  # noqa: E402
-from droplab.landscape import block_hessian  # noqa: E402
-from droplab.models import FNN  # noqa: E402
-from droplab.nn.modes import evaluation  # noqa: E402
-from droplab.noise_structure import (  # noqa: E402
+from droplab._checks import check_probability
+from droplab.data import Dataset
+from droplab.experiments.common import load_task, train_stage
+from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.plotting import subplots
+from droplab.experiments.registry import experiment
+from droplab.experiments.run import RunContext
+from droplab.landscape import block_hessian
+from droplab.models import FNN
+from droplab.nn.modes import evaluation
+from droplab.noise_structure import (
     example_gradient_samples,
     half_mse,
     matrix_agreement,
     proposition1,
     theorem_matrices,
 )
-from droplab.training import TrainConfig  # noqa: E402
+from droplab.training import TrainConfig
 
 PAPER = "Zhang, Zhou & Xu 2024"
 BLOCK = ["net.2.weight", "net.2.bias"]  # the hidden-to-hidden layer
@@ -114,7 +111,7 @@ def run(cfg: TheoryConfig, ctx: RunContext) -> None:
             c_low=order_emp.c_low, c_high=order_emp.c_high, expected_gradient_over_noise=grad_ratio,
             train_mse=float(((m["outputs"] - y) ** 2).mean()), block_dim=h_th.shape[0])
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = subplots(1, 3, figsize=(14, 4))
     for ax, (a, b, name) in zip(axes[:2], ((h_th, h_emp, "H"), (s_th, s_emp, "Σ"))):
         ax.plot(b.reshape(-1), a.reshape(-1), ".", ms=1)
         lim = float(torch.cat([a.reshape(-1), b.reshape(-1)]).abs().max())
@@ -134,13 +131,13 @@ def run(cfg: TheoryConfig, ctx: RunContext) -> None:
                f"half-MSE on {cfg.dataset} digit parity; empirical H from {cfg.n_masks} masks, Σ from "
                f"{cfg.n_samples} single-example dropout gradients.")
 
-    ctx.claim(id="zzx-thm1-hessian", paper=PAPER, where="Theorem 1, App. B.1",
+    ctx.legacy_claim(id="zzx-thm1-hessian", paper=PAPER, where="Theorem 1, App. B.1",
               statement="E_η ∇²R^drop = (1/n) Σ_i [∇f∇fᵀ + (1−p)/p Σ_j ∇f^j∇f^jᵀ] (piecewise-linear net, MSE).",
               criterion="reproduced iff the relative Frobenius error between the closed form and the empirical "
                         "expected Hessian is at most 3× the empirical one's relative Monte Carlo error "
                         "‖SE‖_F/‖H_emp‖_F (Theorem 1 is exact a.e. for one layer's block)",
               measured={**agree_h, "relative_stderr": rel_se}, outcome=agree_h["relative_error"] <= 3 * rel_se)
-    ctx.claim(id="zzx-thm2-covariance", paper=PAPER, where="Theorem 2, App. B.2",
+    ctx.legacy_claim(id="zzx-thm2-covariance", paper=PAPER, where="Theorem 2, App. B.2",
               statement="Σ^drop ≈ (1/n) Σ_i [a_i ∇f∇fᵀ + b_i (1−p)/p Σ_j ∇f^j∇f^jᵀ] near a minimum.",
               criterion=f"reproduced iff the cosine similarity of the closed form and the sampled covariance of "
                         f"single-example dropout gradients and the |cosine| of their top eigenvectors are both "
@@ -148,7 +145,7 @@ def run(cfg: TheoryConfig, ctx: RunContext) -> None:
               measured={**agree_s, "expected_gradient_over_noise": grad_ratio},
               outcome=min(agree_s["cosine"], agree_s["top_eigenvector_cosine"]) >= cfg.cosine_min)
     ok = order_emp.holds(cfg.psd_tol)
-    ctx.claim(id="zzx-prop1-orderings", paper=PAPER, where="Proposition 1, App. B.3",
+    ctx.legacy_claim(id="zzx-prop1-orderings", paper=PAPER, where="Proposition 1, App. B.3",
               statement="δ²H ⪯ Σ^drop ⪯ (δ+ε)²H: the covariance is sandwiched between multiples of the Hessian.",
               criterion=f"reproduced iff, on the empirical matrices with c_low = min_i min(a_i, b_i) and "
                         f"c_high = max_i max(a_i, b_i), the smallest eigenvalues of Σ − c_low·H and c_high·H − Σ "
