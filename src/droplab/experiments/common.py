@@ -31,9 +31,8 @@ def tensor_digest(*tensors: Tensor) -> str:
     """SHA-256 of tensors' dtypes, shapes and bytes (what a cached stage's key uses for data and weights)."""
     h = hashlib.sha256()
     for t in tensors:
-        t = t.detach().cpu().contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
