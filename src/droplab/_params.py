@@ -59,6 +59,15 @@ def check_dense_size(dim: int, max_entries: int = MAX_DENSE_ENTRIES) -> None:
                          "hessian_operator with hessian_eigenpairs / hutchinson_trace, or a smaller block")
 
 
+def dense_block(model: nn.Module, params: Sequence[str | Tensor] | None = None,
+                max_entries: int = MAX_DENSE_ENTRIES) -> tuple[list[str], int]:
+    """The block's names and its size D, for a dense D×D result (refused beyond ``max_entries``)."""
+    names = parameter_block(model, params)
+    dim = block_size(model, names)
+    check_dense_size(dim, max_entries)
+    return names, dim
+
+
 def flatten_block(model: nn.Module, names: Sequence[str]) -> Tensor:
     """The block's current values as one flat vector (detached)."""
     named = dict(model.named_parameters())

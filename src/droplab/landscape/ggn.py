@@ -13,11 +13,9 @@ from droplab._params import (
     MAX_DENSE_ENTRIES,
     LossFn,
     Masks,
-    block_size,
-    check_dense_size,
+    dense_block,
     flatten_block,
     forward_with,
-    parameter_block,
     unflatten_block,
 )
 from droplab.landscape.blocks import BlockHessian, chunks, mean_and_stderr, slice_masks
@@ -33,9 +31,7 @@ def ggn(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], params: 
     G drops the Hessian's term in ∇²f; it equals H when the outputs are affine in the block (the
     last layer's weights) and is PSD for convex losses. Model outputs must be (batch, classes).
     """
-    names = parameter_block(model, params)
-    dim = block_size(model, names)
-    check_dense_size(dim, max_entries)
+    names, dim = dense_block(model, params, max_entries)
     x, y = check_data("data", data)
     n = len(x)
     pieces = chunks(n, chunk)

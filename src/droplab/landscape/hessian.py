@@ -24,12 +24,10 @@ from droplab._params import (
     LossFn,
     Masks,
     block_loss,
-    block_size,
-    check_dense_size,
+    dense_block,
     flatten_block,
     forward_with,
     linear_block_module,
-    parameter_block,
 )
 from droplab.landscape.blocks import BlockHessian, chunks, mean_and_stderr, slice_masks
 from droplab.nn.noise_space import loss_masks
@@ -95,9 +93,7 @@ def block_hessian(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor]
     result is the mean of ``n_masks`` fixed-mask Hessians and ``stderr`` the entrywise standard error.
     """
     check_choice("method", method, METHODS)
-    names = parameter_block(model, params)
-    dim = block_size(model, names)
-    check_dense_size(dim, max_entries)
+    names, dim = dense_block(model, params, max_entries)
     x, y = check_data("data", data)
     n = len(x)
     pieces = chunks(n, chunk)

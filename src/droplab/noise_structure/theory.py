@@ -29,8 +29,7 @@ from torch.func import grad, jacrev, vmap
 
 from droplab._checks import check_int
 from droplab._params import (
-    block_size,
-    check_dense_size,
+    dense_block,
     flatten_block,
     forward_with,
     parameter_block,
@@ -79,9 +78,7 @@ def theorem_matrices(model: nn.Module, data: tuple[Tensor, Tensor], params: Sequ
                      *, chunk: int = 256) -> TheoryMatrices:
     """Theorems 1 and 2 evaluated at the model's θ on ``data`` (targets (n,) or (n, 1))."""
     last, r = _setting(model)
-    names = parameter_block(model, params)
-    dim = block_size(model, names)
-    check_dense_size(dim)
+    names, dim = dense_block(model, params)
     x, y = data
     y = y.reshape(-1).to(x.dtype)
     n = len(x)
@@ -161,9 +158,7 @@ def exact_dropout_moments(model: nn.Module, data: tuple[Tensor, Tensor],
     (:func:`droplab.regularization.bernoulli_mask_support`); ℓ_i = ½(f_η(x_i) − y_i)².
     """
     _setting(model)
-    names = parameter_block(model, params)
-    dim = block_size(model, names)
-    check_dense_size(dim)
+    names, dim = dense_block(model, params)
     x, y = data
     y = y.reshape(-1).to(x.dtype)
     base = {k: v.detach() for k, v in model.named_parameters()}
