@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 KINDS = ("claim", "check")
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
@@ -104,6 +103,8 @@ def interval(method: str, values: Sequence[float], se: float | None = None) -> t
     >>> est, round(lo, 3), round(hi, 3)
     (2.0, -0.484, 4.484)
     """
+    from scipy import stats  # imported on first use: listing claims needs no scipy.stats
+
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     v = np.asarray(values, dtype=float)
