@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from droplab.information import ib_lagrangian, ib_terms, optimal_sigma2, rotation, solve_disentanglement
 
@@ -44,7 +45,7 @@ def test_without_noise_every_B_is_equivalent():
 @pytest.mark.parametrize("beta", [0.02, 0.2, 0.6])
 def test_numeric_optimum_is_disentangled_with_closed_form_sigma2(beta):
     """Proposition 3 (ii): B = A⁻¹ (|cos θ| = 1), σ₁ at the upper bound (→ ∞), σ₂ = closed form."""
-    r = solve_disentanglement(A, SIGMA_XI, beta, seed=1)
+    r = solve_disentanglement(A, SIGMA_XI, beta, generator=torch.Generator().manual_seed(1))
     assert r.alignment == pytest.approx(1.0, abs=1e-7)
     assert r.sigma1 == pytest.approx(math.exp(7.0), rel=1e-9)
     assert r.sigma2 == pytest.approx(optimal_sigma2(beta, SIGMA_XI), rel=1e-4)

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.optimize import minimize
 
 from droplab._checks import check_int, check_positive
@@ -95,10 +96,10 @@ class Disentanglement:
 
 def solve_disentanglement(A: np.ndarray, sigma_xi: float, beta: float, *,
                           log_sigma_bounds: tuple[float, float] = (-6.0, 7.0), n_starts: int = 6,
-                          seed: int = 0) -> Disentanglement:
+                          generator: torch.Generator | None = None) -> Disentanglement:
     """Minimize :func:`ib_lagrangian` over ``B = R(φ)`` (rotations; a reflection of B only flips the sign
     of a coordinate of z) and ``log σ₁, log σ₂`` within ``log_sigma_bounds`` (L-BFGS-B from ``n_starts``
-    random starts). σ → ∞ shows as σ at the upper bound ``e^{bounds[1]}``.
+    random starts drawn from ``generator``). σ → ∞ shows as σ at the upper bound ``e^{bounds[1]}``.
     """
     A = _check_orthogonal("A", A)
     check_positive("beta", beta)
@@ -107,7 +108,8 @@ def solve_disentanglement(A: np.ndarray, sigma_xi: float, beta: float, *,
     lo, hi = log_sigma_bounds
     if not lo < hi:
         raise ValueError(f"log_sigma_bounds must be (low, high) with low < high, got {log_sigma_bounds}")
-    rng = np.random.default_rng(seed)
+    u = torch.rand(n_starts, 3, generator=generator, dtype=torch.float64).numpy()
+    starts = np.array([-math.pi, lo, lo]) + u * np.array([2 * math.pi, hi - lo, hi - lo])
 
     a_e2 = A @ np.array([0.0, 1.0])
 
@@ -116,8 +118,7 @@ def solve_disentanglement(A: np.ndarray, sigma_xi: float, beta: float, *,
         return entropy + beta * info
 
     best = None
-    for _ in range(n_starts):
-        v0 = np.array([rng.uniform(-math.pi, math.pi), rng.uniform(lo, hi), rng.uniform(lo, hi)])
+    for v0 in starts:
         res = minimize(objective, v0, method="L-BFGS-B", bounds=[(None, None), (lo, hi), (lo, hi)],
                        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000})
         if best is None or res.fun < best.fun:

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from droplab._checks import check_positive
 from droplab.experiments.achille_soatto import PAPER
@@ -49,7 +50,8 @@ def run(cfg: DisentangleConfig, ctx: RunContext) -> None:
     rows = []
     for beta in cfg.betas:
         r = solve_disentanglement(A, cfg.sigma_xi, beta, log_sigma_bounds=(-6.0, cfg.log_sigma_max),
-                                  n_starts=cfg.n_starts, seed=cfg.seed)
+                                  n_starts=cfg.n_starts,
+                                  generator=torch.Generator().manual_seed(cfg.seed))
         rows.append({"beta": beta, "alignment": r.alignment, "sigma1": r.sigma1, "sigma2": r.sigma2,
                      "sigma2_closed_form": optimal_sigma2(beta, cfg.sigma_xi), "loss": r.loss,
                      "H_y_given_z": r.conditional_entropy, "I_xhat_z": r.information})
