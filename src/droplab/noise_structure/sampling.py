@@ -32,9 +32,10 @@ from torch.func import functional_call, grad, vmap
 
 from droplab._checks import check_choice, check_int, check_positive
 from droplab._params import LossFn, forward_with, linear_block_module, parameter_block
-from droplab.nn import NoiseLayer, mc_mode, replay_masks
+from droplab.nn import NoiseLayer, mc_mode, named_noise_layers, replay_masks
 from droplab.nn.modes import evaluation, lend_generator
 from droplab.nn.noise_space import draw_noise
+from droplab.noise_structure.dense_tail import dense_tail_gradients
 from droplab.training import TrainConfig, fit
 from droplab.training.callbacks import RecordParameters
 
@@ -120,7 +121,7 @@ def _vectorized_gradients(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tenso
                 h = functional_call(module, local, (h,)) if local else module(h)
         return h
 
-    loss_fn = _VECTORIZED_LOSSES.get(loss_fn, loss_fn)
+    plain_loss, loss_fn = loss_fn, _VECTORIZED_LOSSES.get(loss_fn, loss_fn)
     linear = linear_block_module(model, names)
     if suffix is not None and linear is not None and suffix[1][0][1] is linear[0]:
         a, modules = suffix
@@ -132,12 +133,19 @@ def _vectorized_gradients(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tenso
         m, k = z.shape[1], a.shape[1]
         delta_of = vmap(grad(lambda z, noise: loss_fn(run(z, modules[1:], params, noise), y)), in_dims=(None, 0))
 
-        def linear_grads(noise: dict[str, Tensor]) -> Tensor:
+        def autograd_grads(noise: dict[str, Tensor]) -> Tensor:
             delta = delta_of(z, noise)                           # (S, n, m) = ∂L/∂z under each mask
-            g = torch.matmul(a_t, delta).transpose(1, 2)         # (S, m, k): Σ_i δ_s,i ã_iᵀ, one batched GEMM
+            return torch.matmul(a_t, delta).transpose(1, 2)      # (S, m, k): Σ_i δ_s,i ã_iᵀ, one batched GEMM
+
+        fused = dense_tail_gradients(modules[1:], [k for k, _ in named_noise_layers(model)], params, plain_loss,
+                                     a, z, y)
+        block_grads = fused or autograd_grads
+
+        def linear_grads(noise: dict[str, Tensor]) -> Tensor:
+            g = block_grads(noise)
             if not linear[1]:
-                return g.reshape(len(delta), m * k)
-            return torch.cat([g[..., :-1].reshape(len(delta), -1), g[..., -1]], 1)
+                return g.reshape(len(g), m * k)
+            return torch.cat([g[..., :-1].reshape(len(g), -1), g[..., -1]], 1)
 
         return linear_grads
 
