@@ -96,7 +96,7 @@ def retract(flat: FlatModel, w: Tensor, *, steps: int = 10, tol: float = 1e-24) 
 def tangent_projector(flat: FlatModel, w: Tensor) -> Tensor:
     """P_Γ(w) = I − J^T (J J^T)^+ J: orthogonal projector onto the null space of the residual Jacobian."""
     j = flat.jacobian(w)
-    return torch.eye(j.shape[1], dtype=j.dtype) - j.T @ torch.linalg.pinv(j @ j.T) @ j
+    return torch.eye(j.shape[1], dtype=j.dtype, device=j.device) - j.T @ torch.linalg.pinv(j @ j.T) @ j
 
 
 def reach_zero_loss(model: nn.Module, x: Tensor, y: Tensor, *, lr: float = 0.05, max_steps: int = 20000,
@@ -147,9 +147,9 @@ def record_times(t_end: float, n_records: int) -> list[float]:
 
 def _record(flat: FlatModel, times: list[float], ws: list[Tensor]) -> Trajectory:
     params = torch.stack(ws)
-    lap = torch.tensor([flat.laplacian(w) for w in ws], dtype=params.dtype)
-    loss = torch.tensor([flat.loss(w) for w in ws], dtype=params.dtype)
-    return Trajectory(torch.tensor(times, dtype=params.dtype), params, lap, loss)
+    lap = torch.tensor([flat.laplacian(w) for w in ws], dtype=params.dtype, device=params.device)
+    loss = torch.tensor([flat.loss(w) for w in ws], dtype=params.dtype, device=params.device)
+    return Trajectory(torch.tensor(times, dtype=params.dtype, device=params.device), params, lap, loss)
 
 
 def gaussian_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, alpha: float, sigma: float,

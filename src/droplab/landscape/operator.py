@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 from torch import Tensor, nn
-from torch.func import grad, vjp
+from torch.func import grad, vjp, vmap
 
 from droplab._checks import check_data
 from droplab._params import LossFn, Masks, block_loss, block_size, flatten_block, parameter_block
@@ -24,7 +24,8 @@ class HessianOperator(LinearOperator):
     """H of the block's loss as a ``scipy`` linear operator (float64 interface): v ↦ Hv by autograd.
 
     ``"expected"`` averages the HVPs of a fixed set of ``n_masks`` drawn masks (common random
-    numbers: the operator is deterministic and symmetric). ``n_matvec`` counts products.
+    numbers: the operator is deterministic and symmetric). ``n_matvec`` counts products (vectors),
+    ``n_calls`` batched calls: ``matmat`` of b columns is one batched HVP, b products.
     """
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
@@ -43,19 +44,31 @@ class HessianOperator(LinearOperator):
                     for lo, hi in pieces]
         self.n_masks = len(self.fns) // len(pieces)
         self.n_matvec = 0
+        self.n_calls = 0
 
     def hvp(self, v: Tensor) -> Tensor:
         """H v for a torch vector ``v`` of the block's dtype."""
-        out = torch.zeros_like(self.theta)
+        return self.hvp_batch(v.unsqueeze(0))[0]
+
+    def hvp_batch(self, vs: Tensor) -> Tensor:
+        """H vᵢ for the b rows of ``vs`` (b, D) in one batched product (``vmap`` over one linearization).
+
+        Counts b products in ``n_matvec`` and one call in ``n_calls``.
+        """
+        out = torch.zeros_like(vs)
         for f in self.fns:
             _, pullback = vjp(grad(f), self.theta)
-            out += pullback(v)[0]
-        self.n_matvec += 1
+            out += vmap(pullback)(vs)[0] if len(vs) > 1 else pullback(vs[0])[0].unsqueeze(0)
+        self.n_matvec += len(vs)
+        self.n_calls += 1
         return out / self.n_masks
 
     def _matvec(self, v: np.ndarray) -> np.ndarray:
-        t = torch.as_tensor(np.asarray(v).reshape(-1), dtype=self.theta.dtype, device=self.theta.device)
-        return self.hvp(t).double().cpu().numpy()
+        return self._matmat(np.asarray(v).reshape(-1, 1)).reshape(-1)
+
+    def _matmat(self, v: np.ndarray) -> np.ndarray:
+        t = torch.as_tensor(np.asarray(v).T, dtype=self.theta.dtype, device=self.theta.device)
+        return self.hvp_batch(t).T.double().cpu().numpy()
 
     def _rmatvec(self, v: np.ndarray) -> np.ndarray:
         return self._matvec(v)

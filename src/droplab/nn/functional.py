@@ -52,6 +52,22 @@ def check_broadcast(name: str, param: Tensor, x: Tensor) -> None:
         ) from None
 
 
+def device_generator(generator: torch.Generator | None,
+                     device: torch.device | str | None) -> torch.Generator | None:
+    """``generator`` where it can draw on ``device``; else a generator on ``device`` seeded by one draw from it.
+
+    Experiments hold CPU generators (``RunContext.generator``); a CUDA tensor's noise cannot be drawn
+    with one, so it is drawn with a CUDA generator whose seed comes from the given one: reproducible
+    from the caller's seed, and the caller's generator advances by one draw. None stays None (the
+    device's default generator); ``meta`` tensors take any generator.
+    """
+    target = torch.device(device if device is not None else "cpu")
+    if generator is None or generator.device.type == target.type or target.type == "meta":
+        return generator
+    seed = int(torch.randint(0, 2 ** 63 - 1, (1,), generator=generator, device=generator.device))
+    return torch.Generator(target).manual_seed(seed)
+
+
 def bernoulli_moments(p: float | Tensor, scale: str = "inverted") -> tuple[float | Tensor, float | Tensor]:
     """Mean and variance of Bernoulli dropout noise ξ = m·c, m ~ Bernoulli(1−p).
 
@@ -90,7 +106,7 @@ def bernoulli_noise(shape: Sequence[int], p: float | Tensor, *, scale: str = "in
     shape = tuple(shape)
     on_cpu = torch.device(device if device is not None else "cpu").type == "cpu"
     if not on_cpu or (_in_functorch_transform() and not torch.compiler.is_compiling()):
-        u = torch.rand(shape, dtype=dtype, device=device, generator=generator)
+        u = torch.rand(shape, dtype=dtype, device=device, generator=device_generator(generator, device))
         keep_t = 1 - torch.as_tensor(p, dtype=dtype, device=u.device)
         mask = (u < keep_t).to(dtype)
         return mask / keep_t if scale == "inverted" else mask
@@ -392,7 +408,7 @@ def gaussian_sigma(p: float | Tensor | None = None, sigma: float | Tensor | None
 def gaussian_noise(shape: Sequence[int], sigma: float | Tensor, *, dtype: torch.dtype = torch.float32,
                    device: torch.device | str | None = None, generator: torch.Generator | None = None) -> Tensor:
     """ξ = 1 + σ·z, z ~ N(0, 1), of ``shape``."""
-    z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=generator)
+    z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=device_generator(generator, device))
     return 1 + sigma * z
 
 
@@ -429,7 +445,7 @@ def lognormal_moments(alpha: float | Tensor) -> tuple[float | Tensor, float | Te
 def lognormal_noise(shape: Sequence[int], alpha: float | Tensor, *, dtype: torch.dtype = torch.float32,
                     device: torch.device | str | None = None, generator: torch.Generator | None = None) -> Tensor:
     """ε = exp(α·z), z ~ N(0, 1), of ``shape`` (α broadcastable to it)."""
-    z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=generator)
+    z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=device_generator(generator, device))
     return (alpha * z).exp()
 
 
@@ -471,7 +487,7 @@ def ou_update(eta: Tensor | None, shape: Sequence[int], sigma: float, correlatio
               generator: torch.Generator | None = None) -> Tensor:
     """One step of η_{k+1} = ρ η_k + σ √(1 − ρ²) ξ_k, ρ = e^{−1/τ}; ``eta=None`` draws the stationary N(0, σ²)."""
     check_positive("sigma", sigma, allow_zero=True)
-    z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=generator)
+    z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=device_generator(generator, device))
     return ou_advance(eta, z, sigma, ou_rho(correlation_steps))
 
 
@@ -612,7 +628,8 @@ def variational_linear(x: Tensor, weight: Tensor, bias: Tensor | None, log_alpha
         return mean.reshape(*shape[:-1], weight.shape[0]), None
     var = (x2 * x2) @ (log_alpha.exp() * weight * weight).T
     if noise is None:
-        noise = torch.randn(mean.shape, dtype=x.dtype, device=x.device, generator=generator)
+        noise = torch.randn(mean.shape, dtype=x.dtype, device=x.device,
+                            generator=device_generator(generator, x.device))
     out = mean + var.clamp_min(1e-16).sqrt() * noise.reshape(mean.shape)
     return out.reshape(*shape[:-1], weight.shape[0]), noise
 
@@ -638,7 +655,7 @@ def stochastic_spiking(x: Tensor, r: float = 1.0, training: bool = True, *, gene
     if not training and noise is None:
         return (mean, x) if return_noise else mean
     if noise is None:
-        u = torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+        u = torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=device_generator(generator, x.device))
         noise = (u < x).to(x.dtype)
     out = mean + (r * noise - mean).detach()
     out = torch.where(torch.isnan(x), x, out)
@@ -666,7 +683,8 @@ def spiking_linear(x: Tensor, weight: Tensor, bias: Tensor | None, r: float = 1.
     od = o.detach()
 
     def draw(lo: int, hi: int) -> Tensor:
-        u = torch.rand((hi - lo, *weight.shape), dtype=x.dtype, device=x.device, generator=generator)
+        u = torch.rand((hi - lo, *weight.shape), dtype=x.dtype, device=x.device,
+                       generator=device_generator(generator, x.device))
         return (u < od[lo:hi, None, :]).to(x.dtype)
 
     if noise is None and return_noise:
@@ -723,7 +741,8 @@ def backpercolation_factor(derivative: Tensor, keep: float | None = None, *,
     probability, B&S's reading of backprop as a reverse dropout ensemble). ``keep=q``: B&S's
     fixed-probability variant, δ ~ Bernoulli(q) *in place of* f' (E = q, biased unless f' = q).
     """
-    u = torch.rand(derivative.shape, dtype=derivative.dtype, device=derivative.device, generator=generator)
+    u = torch.rand(derivative.shape, dtype=derivative.dtype, device=derivative.device,
+                   generator=device_generator(generator, derivative.device))
     if keep is not None:
         return (u < keep).to(derivative.dtype)
     mag = derivative.abs()

@@ -92,7 +92,8 @@ class InformationDropout(NoiseLayer):
 
     def sample_noise(self, x: Tensor) -> Tensor:
         """The standard-normal z of ε = exp(α(x)·z) (the recorded and replayed noise variable)."""
-        return torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator)
+        return torch.randn(x.shape, dtype=x.dtype, device=x.device,
+                           generator=F.device_generator(self.generator, x.device))
 
     def forward(self, x: Tensor) -> Tensor:
         alpha = self.alpha(x)

@@ -57,12 +57,13 @@ class StochasticSpiking(NoiseLayer):
     def sample_noise(self, x: Tensor) -> Tensor:
         o = x.detach()
         if self.mode == "global":
-            u = torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=self.generator)
+            u = torch.rand(x.shape, dtype=x.dtype, device=x.device,
+                           generator=F.device_generator(self.generator, x.device))
             return (u < o).to(x.dtype)
         assert self.linear is not None
         o2 = o.reshape(-1, o.shape[-1])
         u = torch.rand((o2.shape[0], *self.linear.weight.shape), dtype=x.dtype, device=x.device,
-                       generator=self.generator)
+                       generator=F.device_generator(self.generator, x.device))
         return (u < o2[:, None, :]).to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -75,7 +75,8 @@ class VariationalDropout(NoiseLayer):
     def sample_noise(self, x: Tensor) -> Tensor:
         """The standard-normal z of ξ = 1 + sqrt(α)·z (the recorded and replayed noise variable)."""
         self._unit_shape(x)
-        return torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator)
+        return torch.randn(x.shape, dtype=x.dtype, device=x.device,
+                           generator=F.device_generator(self.generator, x.device))
 
     def forward(self, x: Tensor) -> Tensor:
         la = self._unit_shape(x)
@@ -126,7 +127,7 @@ class VariationalDropoutLinear(NoiseLayer):
 
     def sample_noise(self, x: Tensor) -> Tensor:
         return torch.randn((*x.shape[:-1], self.out_features), dtype=x.dtype, device=x.device,
-                           generator=self.generator)
+                           generator=F.device_generator(self.generator, x.device))
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.sampling:

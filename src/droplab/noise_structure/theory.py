@@ -97,7 +97,7 @@ def theorem_matrices(model: nn.Module, data: tuple[Tensor, Tensor], params: Sequ
         weight = params[next(k for k, v in model.named_parameters() if v is last.weight)]
         return out, seen[0] * weight[0]
 
-    h1, h2, s1, s2 = (torch.zeros(dim, dim, dtype=x.dtype) for _ in range(4))
+    h1, h2, s1, s2 = (torch.zeros(dim, dim, dtype=x.dtype, device=x.device) for _ in range(4))
     a_all, b_all = [], []
     for lo in range(0, n, chunk):
         xb, yb = x[lo:lo + chunk], y[lo:lo + chunk]
@@ -171,9 +171,9 @@ def exact_dropout_moments(model: nn.Module, data: tuple[Tensor, Tensor],
     def flat(g: dict[str, Tensor], lead: int) -> Tensor:
         return torch.cat([g[k].reshape(lead, -1) for k in names], 1)
 
-    hess = torch.zeros(dim, dim, dtype=x.dtype)
-    second = torch.zeros(dim, dim, dtype=x.dtype)
-    mean = torch.zeros(dim, dtype=x.dtype)
+    hess = torch.zeros(dim, dim, dtype=x.dtype, device=x.device)
+    second = torch.zeros(dim, dim, dtype=x.dtype, device=x.device)
+    mean = torch.zeros(dim, dtype=x.dtype, device=x.device)
     for s, prob in enumerate(probs):
         mask = {k: v[s] for k, v in masks.items()}
         per = flat(vmap(grad(ell), in_dims=(None, 0, 0, None))(theta, x, y, mask), len(x))  # (n, D)
