@@ -25,16 +25,22 @@ def _normal_cdf(z: Tensor) -> Tensor:
     return 0.5 * torch.erfc(-z / math.sqrt(2))
 
 
+def _standardized(mu: Tensor | float, sigma: Tensor | float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """μ and σ ≥ 0 as tensors of one dtype, σ with its zeros replaced by 1 (callers take the σ = 0
+    limit themselves), and z = μ/σ."""
+    mu = torch.as_tensor(mu, dtype=torch.get_default_dtype() if not isinstance(mu, Tensor) else None)
+    sigma = torch.as_tensor(sigma, dtype=mu.dtype, device=mu.device)
+    check_positive("sigma", sigma, allow_zero=True)
+    safe = torch.where(sigma > 0, sigma, torch.ones_like(sigma))
+    return mu, sigma, safe, mu / safe
+
+
 def relu_gaussian_mean(mu: Tensor | float, sigma: Tensor | float, slope: float = 1.0) -> Tensor:
     """``E(RL(S)) = λ μ Φ(μ/σ) + λ σ φ(μ/σ)`` for S ~ N(μ, σ²), threshold 0, slope λ (eq. 72).
 
     ``sigma = 0`` gives the deterministic limit ``λ max(μ, 0)``.
     """
-    mu = torch.as_tensor(mu, dtype=torch.get_default_dtype() if not isinstance(mu, Tensor) else None)
-    sigma = torch.as_tensor(sigma, dtype=mu.dtype, device=mu.device)
-    check_positive("sigma", sigma, allow_zero=True)
-    safe = torch.where(sigma > 0, sigma, torch.ones_like(sigma))
-    z = mu / safe
+    mu, sigma, safe, z = _standardized(mu, sigma)
     smooth = mu * _normal_cdf(z) + safe * torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
     return slope * torch.where(sigma > 0, smooth, mu.clamp_min(0))
 
@@ -47,11 +53,7 @@ def relu_gaussian_second_moment(mu: Tensor | float, sigma: Tensor | float, slope
     of RL(S) (a sample variance is 0 where every draw is negative). ``sigma = 0`` gives
     ``λ² max(μ, 0)²``.
     """
-    mu = torch.as_tensor(mu, dtype=torch.get_default_dtype() if not isinstance(mu, Tensor) else None)
-    sigma = torch.as_tensor(sigma, dtype=mu.dtype, device=mu.device)
-    check_positive("sigma", sigma, allow_zero=True)
-    safe = torch.where(sigma > 0, sigma, torch.ones_like(sigma))
-    z = mu / safe
+    mu, sigma, safe, z = _standardized(mu, sigma)
     smooth = (mu ** 2 + safe ** 2) * _normal_cdf(z) + mu * safe * torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
     return slope ** 2 * torch.where(sigma > 0, smooth, mu.clamp_min(0) ** 2)
 
