@@ -120,6 +120,12 @@ def check_batch(name: str, x: torch.Tensor) -> None:
         raise ValueError(f"{name} must be a tensor (N, ...) with at least one example, got {shape}")
 
 
+def check_generator(name: str, generator: Any) -> None:
+    """Check ``generator`` is a ``torch.Generator`` or None."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__}")
+
+
 def check_data(name: str, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Check ``data`` is a pair ``(inputs, targets)`` of tensors with the same number (>= 1) of examples."""
     if not isinstance(data, (tuple, list)) or len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
@@ -132,8 +138,8 @@ def check_data(name: str, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-#: Words of torch's shape errors (matmul, convolution, broadcasting, view) that ``model_input`` rewrites.
-_SHAPE_ERRORS = ("shape", "size", "dimension", "Expected", "expected")
+#: Words of torch's shape and dtype errors (matmul, convolution, broadcasting, view) that ``model_input`` rewrites.
+_SHAPE_ERRORS = ("shape", "size", "dimension", "dtype", "Expected", "expected")
 
 
 @contextmanager

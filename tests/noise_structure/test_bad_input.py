@@ -25,3 +25,16 @@ def test_bad_input_is_one_line(call, match, raises_one_line):
 def test_power_law_fit_refuses_nonpositive_values(raises_one_line):
     raises_one_line(lambda: power_law_fit(torch.tensor([1.0, 2.0, -3.0]), torch.tensor([1.0, 2.0, 3.0])),
                     "at least 3 points with positive finite x and y, got 2")
+
+
+def test_samplers_check_their_data(raises_one_line):
+    from torch import nn
+
+    from droplab.models import FNN
+    from droplab.noise_structure import gradient_samples, trajectory_samples
+
+    net, ce = FNN([4, 3, 2], dropout={1: 0.5}), nn.functional.cross_entropy
+    x, y = torch.randn(6, 4), torch.randint(0, 2, (6,))
+    raises_one_line(lambda: gradient_samples(net, ce, (x[:0], y[:0]), 4), "data\\[0\\] \\(inputs\\) must")
+    raises_one_line(lambda: gradient_samples(net, ce, (x, y[:3]), 4), "as many targets as inputs")
+    raises_one_line(lambda: trajectory_samples(net, ce, (x, y[:3]), 4, lr=0.1), "as many targets as inputs")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from droplab._checks import check_choice
+from droplab._checks import check_choice, check_generator
 from droplab._params import block_size, parameter_block, unflatten_block
 
 GRANULARITIES = ("filter", "layer")
@@ -41,6 +41,7 @@ def filter_normalized_direction(model: nn.Module, generator: torch.Generator | N
     (True, True)
     """
     check_choice("granularity", granularity, GRANULARITIES)
+    check_generator("generator", generator)
     direction = []
     for p in model.parameters():
         theta = p.detach()
@@ -74,5 +75,7 @@ def direction_from_vector(model: nn.Module, vector: Tensor, *, params: Sequence[
     size = block_size(model, names)
     if vector.numel() != size:
         raise ValueError(f"vector has {vector.numel()} entries but the parameter block has {size}")
+    if not torch.isfinite(vector).all():
+        raise ValueError(f"vector must be finite, got {int((~torch.isfinite(vector)).sum())} NaN or infinite entries")
     block = unflatten_block(model, names, vector.reshape(-1))
     return [block[k].to(p) if k in block else torch.zeros_like(p) for k, p in model.named_parameters()]

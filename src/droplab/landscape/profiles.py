@@ -35,6 +35,14 @@ def _points_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor,
     return torch.cat(out)
 
 
+def _steps(name: str, steps: Tensor | Sequence[float], dtype: torch.dtype) -> Tensor:
+    """The step sizes along a direction as a 1-D tensor with at least one finite entry each."""
+    out = torch.as_tensor(steps, dtype=dtype).reshape(-1)
+    if out.numel() == 0 or not torch.isfinite(out).all():
+        raise ValueError(f"{name} must be a non-empty sequence of finite step sizes, got {out.tolist()}")
+    return out
+
+
 def loss_profile(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
                  direction: Sequence[Tensor], alphas: Tensor | Sequence[float], *, chunk: int = 16) -> Tensor:
     """Losses at θ* + α·direction for every α in ``alphas`` (evaluation-mode loss).
@@ -46,7 +54,7 @@ def loss_profile(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
     True
     """
     direction = check_direction(model, direction)
-    alphas = torch.as_tensor(alphas, dtype=next(model.parameters()).dtype)
+    alphas = _steps("alphas", alphas, next(model.parameters()).dtype)
     names = [n for n, _ in model.named_parameters()]
     params = [p.detach() for p in model.parameters()]
     points = [p + alphas.reshape(-1, *([1] * p.dim())) * d for p, d in zip(params, direction)]
@@ -61,8 +69,7 @@ def loss_surface(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
     """Losses on the grid θ* + α d₁ + β d₂, shape (len(alphas), len(betas))."""
     d1, d2 = (check_direction(model, d) for d in directions)
     dtype = next(model.parameters()).dtype
-    a = torch.as_tensor(alphas, dtype=dtype)
-    b = torch.as_tensor(betas, dtype=dtype)
+    a, b = _steps("alphas", alphas, dtype), _steps("betas", betas, dtype)
     aa, bb = torch.meshgrid(a, b, indexing="ij")
     aa, bb = aa.reshape(-1), bb.reshape(-1)
     names = [n for n, _ in model.named_parameters()]

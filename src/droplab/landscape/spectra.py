@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 
-from droplab._checks import check_choice, check_int
+from droplab._checks import check_choice, check_generator, check_int
 from droplab.landscape.lanczos import WHICH, block_lanczos
 
 
@@ -98,6 +98,7 @@ def hutchinson_trace(operator: LinearOperator, n_probes: int = 100,
     0.6000000000000001
     """
     check_int("n_probes", n_probes, minimum=2)
+    check_generator("generator", generator)
     if not isinstance(operator, LinearOperator):
         raise TypeError(f"operator must be a scipy.sparse.linalg.LinearOperator (e.g. hessian_operator(...) or "
                         f"aslinearoperator(matrix)), got {type(operator).__name__}")

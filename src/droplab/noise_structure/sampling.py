@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from droplab._checks import check_choice, check_int, check_positive
+from droplab._checks import check_choice, check_data, check_int, check_positive
 from droplab._params import LossFn, forward_with, linear_block_module, parameter_block
 from droplab.nn import NoiseLayer, mc_mode, named_noise_layers, replay_masks
 from droplab.nn.modes import evaluation, lend_generator
@@ -85,7 +85,7 @@ def gradient_samples(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tens
     check_int("chunk", chunk, minimum=1)
     check_choice("method", method, SAMPLER_METHODS)
     names = parameter_block(model, params)
-    x, y = data
+    x, y = check_data("data", data)
     base = {k: v.detach() for k, v in model.named_parameters()}
     others = {k: v for k, v in base.items() if k not in names}
     block = {k: base[k] for k in names}
@@ -252,7 +252,7 @@ def trajectory_samples(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Te
     twin = copy.deepcopy(model)
     twin_named = dict(twin.named_parameters())
     record = RecordParameters(every, params=lambda m: [twin_named[k] for k in names])
-    x, y = data
+    x, y = check_data("data", data)
     with torch.random.fork_rng(), lend_generator(twin, generator):  # fit reseeds the global RNG
         fit(twin, loss_fn, x, y, TrainConfig(optimizer="gd", lr=lr, steps=n_samples * every), callbacks=[record])
     return NoiseSamples(record.trajectory(), tuple(names), "trajectory", "dropout GD steps")

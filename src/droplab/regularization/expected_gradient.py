@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import grad, vmap
 
-from droplab._checks import check_int
+from droplab._checks import check_data, check_int
 from droplab._params import LossFn
 from droplab.nn import BernoulliDropout, named_noise_layers
 from droplab.nn.noise_space import draw_noise, noise_space
@@ -127,7 +127,7 @@ def expected_dropout_gradient(model: nn.Module, loss_fn: LossFn, data: tuple[Ten
     >>> sorted(eg.mean) == ["1.bias", "1.weight"]
     True
     """
-    inputs, targets = data
+    inputs, targets = check_data("data", data)
     ensemble = ensemble_gradient(model, loss_fn, inputs, targets)
     if n_samples is None:
         noise, probs = bernoulli_mask_support(model, inputs)
