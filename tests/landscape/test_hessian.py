@@ -119,3 +119,22 @@ def test_bad_input(setup):
         block_hessian(model, CE, data, BLOCK, loss="train")
     with pytest.raises(ValueError, match="method 'kron'"):
         block_hessian(model, CE, data, ["net.0.bias"], method="kron")
+
+
+def test_the_operator_is_a_scipy_linear_operator(setup):
+    # scipy's own solvers take it as is (what the dropped curvlinops extra would have offered):
+    # conjugate gradients on H + I solves the dense system, eigsh finds the dense top eigenvalue.
+    from scipy.sparse.linalg import LinearOperator, aslinearoperator, cg, eigsh
+
+    model, data = setup
+    op = hessian_operator(model, CE, data, BLOCK)
+    h = block_hessian(model, CE, data, BLOCK).matrix.numpy()
+    shifted = op + aslinearoperator(torch.eye(op.shape[0], dtype=torch.float64).numpy())
+    assert isinstance(op, LinearOperator) and isinstance(shifted, LinearOperator)
+    b = torch.randn(op.shape[0], generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    solution, info = cg(shifted, b, rtol=1e-12, atol=0.0, maxiter=500)
+    want = torch.linalg.solve(torch.from_numpy(h) + torch.eye(op.shape[0], dtype=torch.float64), torch.from_numpy(b))
+    assert info == 0
+    torch.testing.assert_close(torch.from_numpy(solution), want, rtol=1e-8, atol=1e-10)
+    top = eigsh(op, k=1, which="LA", v0=b, tol=1e-10)[0][0]
+    assert abs(top - float(torch.linalg.eigvalsh(torch.from_numpy(h))[-1])) < 1e-8
