@@ -73,3 +73,14 @@ def test_bad_input_one_line(hessian, kwargs, error, match):
 def test_operator_must_be_a_linear_operator():
     with pytest.raises(TypeError, match="operator must be a scipy.sparse.linalg.LinearOperator"):
         hessian_eigenpairs(np.eye(4), 2)
+
+
+def test_matmat_batches_columns_up_to_max_batch(hessian):
+    op, dense = hessian
+    v = np.random.default_rng(0).standard_normal((130, 5))
+    op.max_batch, before, calls = 2, op.n_matvec, op.n_calls
+    try:
+        np.testing.assert_allclose(op.matmat(v), dense.numpy() @ v, rtol=1e-10, atol=1e-12)
+    finally:
+        op.max_batch = 16
+    assert (op.n_matvec - before, op.n_calls - calls) == (5, 3)   # columns 2 + 2 + 1

@@ -14,7 +14,7 @@ from scipy.sparse.linalg import LinearOperator
 from torch import Tensor, nn
 from torch.func import grad, vjp, vmap
 
-from droplab._checks import check_data
+from droplab._checks import check_data, check_int
 from droplab._params import LossFn, Masks, block_loss, block_size, flatten_block, parameter_block
 from droplab.landscape.blocks import chunks, slice_masks
 from droplab.nn.noise_space import loss_masks
@@ -25,12 +25,16 @@ class HessianOperator(LinearOperator):
 
     ``"expected"`` averages the HVPs of a fixed set of ``n_masks`` drawn masks (common random
     numbers: the operator is deterministic and symmetric). ``n_matvec`` counts products (vectors),
-    ``n_calls`` batched calls: ``matmat`` of b columns is one batched HVP, b products.
+    ``n_calls`` batched calls: ``matmat`` of b columns is one batched HVP (b products) per
+    ``max_batch`` columns, which bounds the memory of the vmapped backward pass (∝ max_batch × batch).
     """
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
                  params: Sequence[str | Tensor] | None = None, *, loss: str = "eval", masks: Masks | None = None,
-                 n_masks: int = 16, generator: torch.Generator | None = None, chunk: int | None = None) -> None:
+                 n_masks: int = 16, generator: torch.Generator | None = None, chunk: int | None = None,
+                 max_batch: int = 16) -> None:
+        check_int("max_batch", max_batch, minimum=1)
+        self.max_batch = max_batch
         self.names = tuple(parameter_block(model, params))
         dim = block_size(model, self.names)
         super().__init__(np.float64, (dim, dim))
@@ -68,7 +72,8 @@ class HessianOperator(LinearOperator):
 
     def _matmat(self, v: np.ndarray) -> np.ndarray:
         t = torch.as_tensor(np.asarray(v).T, dtype=self.theta.dtype, device=self.theta.device)
-        return self.hvp_batch(t).T.double().cpu().numpy()
+        out = torch.cat([self.hvp_batch(part) for part in t.split(self.max_batch)])
+        return out.T.double().cpu().numpy()
 
     def _rmatvec(self, v: np.ndarray) -> np.ndarray:
         return self._matvec(v)
