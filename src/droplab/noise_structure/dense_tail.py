@@ -57,6 +57,7 @@ def dense_tail_gradients(tail: Sequence[tuple[str, nn.Module]], noise_names: Seq
     minus_onehot = torch.zeros(n_classes, n, dtype=z.dtype, device=z.device)   # class-major −onehot(y)
     minus_onehot[y, torch.arange(n, device=z.device)] = -1.0
     bias = None if c is None else c.reshape(n_classes, 1)
+    a_rows = a.T.contiguous()      # (k, n): a tile's columns are a plain (k, t) operand (stride n), no copy
     buffers: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
 
     def grads(noise: dict[str, Tensor]) -> Tensor:
@@ -83,7 +84,7 @@ def dense_tail_gradients(tail: Sequence[tuple[str, nn.Module]], noise_names: Seq
             delta.mul_(x_t)
             if d is not None:
                 delta.mul_(d[lo:hi])
-            a_t = a[lo:hi].T.expand(s, k, t)
+            a_t = a_rows[:, lo:hi].expand(s, k, t)
             if lo == 0:
                 torch.bmm(a_t, delta, out=out)                              # Σ_i δ_s,i ã_iᵀ over the tile
             else:
