@@ -24,7 +24,7 @@ def test_dense_tail_equals_loop_draw_for_draw(kwargs, block, tile_rows, monkeypa
     model = FNN([8, 6, 5, 3], dropout={2: 0.4}, **kwargs).double()
     x, y = torch.randn(30, 8, dtype=torch.float64), torch.randint(0, 3, (30,))
     chunk = 4
-    if tile_rows is not None:  # 30 rows in tiles of 7: four full tiles and a partial one
+    if tile_rows is not None:  # 30 rows in tiles of 7 per torch thread: full tiles and a partial one
         monkeypatch.setattr(dense_tail, "TILE_BYTES", chunk * 5 * 8 * tile_rows)
     used = []
     real = dense_tail.dense_tail_gradients

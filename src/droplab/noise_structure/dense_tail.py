@@ -25,7 +25,7 @@ from droplab.nn import BernoulliDropout, GaussianDropout
 
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ELU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Identity)
 MULTIPLICATIVE = (BernoulliDropout, GaussianDropout)   # sampling forward is x ⊙ ξ with the replayed ξ
-TILE_BYTES = 1 << 20   # one (S, rows, m) tile tensor: ≈ 1 MiB keeps a tile's working set in L2/L3
+TILE_BYTES = 1 << 20   # one (S, rows, m) tile tensor per torch thread: ≈ 1 MiB keeps a tile's working set in cache
 
 
 def dense_tail_gradients(tail: Sequence[tuple[str, nn.Module]], noise_names: Sequence[str],
@@ -56,7 +56,8 @@ def dense_tail_gradients(tail: Sequence[tuple[str, nn.Module]], noise_names: Seq
     r = r.detach()
     minus_onehot = torch.zeros(n_classes, n, dtype=z.dtype, device=z.device)   # class-major −onehot(y)
     minus_onehot[y, torch.arange(n, device=z.device)] = -1.0
-    bias = None if c is None else c.reshape(n_classes, 1)
+    bias = torch.zeros(n_classes, 1, dtype=z.dtype, device=z.device) if c is None else c.reshape(n_classes, 1)
+    v_mean = v / n                 # the mean over examples, folded into the last product
     a_rows = a.T.contiguous()      # (k, n): a tile's columns are a plain (k, t) operand (stride n), no copy
     buffers: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
 
@@ -64,7 +65,7 @@ def dense_tail_gradients(tail: Sequence[tuple[str, nn.Module]], noise_names: Seq
         xi = noise[noise_name]
         s = xi.shape[0]
         xi = xi.expand(s, n, m)
-        rows = max(1, min(n, TILE_BYTES // (s * m * z.element_size())))
+        rows = max(1, min(n, TILE_BYTES * torch.get_num_threads() // (s * m * z.element_size())))
         if s not in buffers:   # reused by every chunk of s masks: no fresh pages per chunk
             buffers[s] = tuple(torch.empty(size, dtype=z.dtype, device=z.device)
                                for size in (s * rows * m, s * rows * n_classes, s * rows * m))
@@ -75,12 +76,11 @@ def dense_tail_gradients(tail: Sequence[tuple[str, nn.Module]], noise_names: Seq
             t = hi - lo
             x_t = xi[:, lo:hi]                                             # (S, t, m)
             h = torch.mul(x_t, r[lo:hi], out=buf_h[:s * t * m].view(s, t, m))
-            p = torch.matmul(v, h.transpose(1, 2), out=buf_p[:s * n_classes * t].view(s, n_classes, t))
-            if bias is not None:
-                p.add_(bias)
-            torch.softmax(p, 1, out=p)                                     # class-major: over the short dim 1
-            p.add_(minus_onehot[:, lo:hi]).mul_(1.0 / n)
-            delta = torch.matmul(p.transpose(1, 2), v, out=buf_d[:s * t * m].view(s, t, m))
+            p = torch.baddbmm(bias, v.expand(s, n_classes, m), h.transpose(1, 2),
+                              out=buf_p[:s * n_classes * t].view(s, n_classes, t))   # logits, class-major
+            torch.softmax(p, 1, out=p)                                     # over the short dim 1
+            p.add_(minus_onehot[:, lo:hi])
+            delta = torch.matmul(p.transpose(1, 2), v_mean, out=buf_d[:s * t * m].view(s, t, m))
             delta.mul_(x_t)
             if d is not None:
                 delta.mul_(d[lo:hi])
