@@ -352,12 +352,12 @@ def connection_dropout_layer(weight: Tensor, bias: Tensor | None, keep: Tensor |
     sums ``w_ij δ_ij x_j`` into ``S_i``. Its exact moments are :func:`connection_dropout_moments`.
     """
     out_f, in_f = weight.shape
-    keep = torch.as_tensor(keep, dtype=weight.dtype).broadcast_to(weight.shape)
+    keep = torch.as_tensor(keep, dtype=weight.dtype, device=weight.device).broadcast_to(weight.shape)
     check_probability("keep", keep, low_open=True, high_open=False)
-    copy = nn.Linear(in_f, out_f * in_f, bias=False).to(weight.dtype)
-    gather = nn.Linear(out_f * in_f, out_f, bias=bias is not None).to(weight.dtype)
+    copy = nn.Linear(in_f, out_f * in_f, bias=False).to(weight.device, weight.dtype)
+    gather = nn.Linear(out_f * in_f, out_f, bias=bias is not None).to(weight.device, weight.dtype)
     with torch.no_grad():
-        copy.weight.copy_(torch.eye(in_f, dtype=weight.dtype).repeat(out_f, 1))
+        copy.weight.copy_(torch.eye(in_f, dtype=weight.dtype, device=weight.device).repeat(out_f, 1))
         gather.weight.copy_(torch.block_diag(*weight.detach()))
         if bias is not None:
             gather.bias.copy_(bias.detach())

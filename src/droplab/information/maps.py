@@ -63,8 +63,8 @@ def box_fraction(maps: Tensor, boxes: Tensor, input_size: int) -> tuple[Tensor, 
         raise ValueError(f"boxes must be shaped ({n}, 4) to match maps, got {tuple(boxes.shape)}")
     if (maps < 0).any():
         raise ValueError("maps must be non-negative (KL per position)")
-    rc = (torch.arange(h, dtype=torch.float64) + 0.5) * input_size / h
-    cc = (torch.arange(w, dtype=torch.float64) + 0.5) * input_size / w
+    rc = (torch.arange(h, dtype=torch.float64, device=maps.device) + 0.5) * input_size / h
+    cc = (torch.arange(w, dtype=torch.float64, device=maps.device) + 0.5) * input_size / w
     b = boxes.double()
     rows = (rc >= b[:, 0:1]) & (rc < b[:, 2:3])  # (N, h)
     cols = (cc >= b[:, 1:2]) & (cc < b[:, 3:4])  # (N, w)

@@ -38,7 +38,7 @@ class PriorFit:
 def _ks(sorted_u: Tensor, cdf: Tensor) -> float:
     """sup |F_emp − F| for sorted samples and the model CDF at them (both sides of each jump)."""
     n = sorted_u.numel()
-    k = torch.arange(1, n + 1, dtype=cdf.dtype)
+    k = torch.arange(1, n + 1, dtype=cdf.dtype, device=cdf.device)
     return float(torch.maximum(k / n - cdf, cdf - (k - 1) / n).abs().max())
 
 

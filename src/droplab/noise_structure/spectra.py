@@ -179,8 +179,8 @@ def power_law_fit(x: Tensor | np.ndarray, y: Tensor | np.ndarray, *, n_boot: int
     whose x are all equal have no slope and are left out).
     """
     check_int("n_boot", n_boot, minimum=10)
-    x = np.asarray(torch.as_tensor(x, dtype=torch.float64))
-    y = np.asarray(torch.as_tensor(y, dtype=torch.float64))
+    x = np.asarray(torch.as_tensor(x, dtype=torch.float64, device="cpu"))  # a CUDA tensor comes to the CPU
+    y = np.asarray(torch.as_tensor(y, dtype=torch.float64, device="cpu"))
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)

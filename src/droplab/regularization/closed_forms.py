@@ -71,7 +71,7 @@ def relu_l2_laplacian(model: nn.Module, inputs: Tensor) -> Tensor:
         elif isinstance(m, NoiseLayer):
             h = h * torch.as_tensor(m.noise_moments()[0], dtype=h.dtype)
     n, out = h.shape
-    back = torch.eye(out, dtype=h.dtype).expand(n, out, out)  # ∂y^n/∂(current tensor): (N, m, width)
+    back = torch.eye(out, dtype=h.dtype, device=h.device).expand(n, out, out)  # ∂y^n/∂(current tensor): (N, m, width)
     total = h.new_zeros(())
     for m, x in reversed(cache):
         if isinstance(m, nn.Linear):

@@ -97,11 +97,12 @@ def bernoulli_mask_support(model: nn.Module, inputs: Tensor) -> tuple[dict[str, 
         raise ValueError(f"exact enumeration is over 2^units masks; the model has {space.dim} noise units, "
                          f"at most {MAX_ENUMERATED_UNITS} are allowed (use Monte Carlo)")
     d = space.dim
-    bits = ((torch.arange(2**d).unsqueeze(1) >> torch.arange(d)) & 1).to(inputs.dtype)  # (K, d)
+    codes = torch.arange(2**d, device=inputs.device)
+    bits = ((codes.unsqueeze(1) >> torch.arange(d, device=inputs.device)) & 1).to(inputs.dtype)  # (K, d)
     keeps, scales = [], []
     for name, shape in zip(space.names, space.shapes):
         layer = layers[name]
-        keep = (1 - torch.as_tensor(layer.p, dtype=inputs.dtype)).expand(shape).reshape(-1)
+        keep = (1 - torch.as_tensor(layer.p, dtype=inputs.dtype, device=inputs.device)).expand(shape).reshape(-1)
         keeps.append(keep)
         scales.append(1 / keep if layer.scale == "inverted" else torch.ones_like(keep))
     keep, scale = torch.cat(keeps), torch.cat(scales)
