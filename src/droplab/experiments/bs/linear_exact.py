@@ -24,6 +24,7 @@ from droplab.ensemble import (
     enumerate_subnetworks,
     sample_ensemble,
 )
+from droplab.experiments.claims import ClaimSpec
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
@@ -77,8 +78,22 @@ def deep_linear_moments_fn(ws, bs, **keeps):
     return lambda x: deep_linear_moments(x, ws, bs, **keeps)[-1]
 
 
+RECURSIONS = ClaimSpec(
+    id="bs-linear-recursions", kind="check", where="§2.3, §3, eqs. 15–20, 24–26",
+    statement="For linear nets with independent Bernoulli gates on units or connections, the mean and (co)variances "
+              "of every unit over all sub-networks follow exactly from layer-by-layer recursions; the mean is the "
+              "forward pass with weights scaled by keep probabilities.",
+    check="on random nets with random keep probabilities in [0.2, 0.95], the recursion equals exact enumeration over "
+          "all masks to 1e-10 (max abs, means and covariances, float64)")
+MONTE_CARLO = ClaimSpec(
+    id="bs-linear-montecarlo", kind="check", where="§2–3 (sampling check)",
+    statement="Monte Carlo over dropout masks converges to the exact ensemble mean.",
+    check="at least 99% of the output means (all nets, inputs, units) lie within z = 4 standard errors (exact Var/K) "
+          "of the exact mean (a correct sampler puts ≈ 99.99% there)")
+
+
 @experiment("bs-linear-exact", paper=PAPER, reproduces="§2–3, eqs. 15–26: exact moments of linear nets under dropout",
-            config=LinearExactConfig)
+            config=LinearExactConfig, claims=[RECURSIONS, MONTE_CARLO])
 def run(cfg: LinearExactConfig, ctx: RunContext) -> None:
     g = ctx.generator(1)
     rows, pts = [], {"unit": [], "connection": []}
@@ -103,20 +118,9 @@ def run(cfg: LinearExactConfig, ctx: RunContext) -> None:
     max_cov = max(r["max_err_cov"] for r in rows)
     mc_frac = sum(r["mc_within_z_se"] for r in rows) / len(rows)
     ctx.log(max_err_mean=max_mean, max_err_cov=max_cov, mc_fraction_within=mc_frac)
-    ctx.legacy_claim(id="bs-linear-recursions", paper=PAPER, where="§2.3, §3, eqs. 15–20, 24–26",
-              statement="For linear nets with independent Bernoulli gates on units or connections, the mean and "
-                        "(co)variances of every unit over all sub-networks follow exactly from layer-by-layer "
-                        "recursions; the mean is the forward pass with weights scaled by keep probabilities.",
-              criterion=f"On {cfg.n_nets} random nets per dropout kind ({cfg.widths} unit, {cfg.connection_widths} "
-                        "connection), with random keep probabilities "
-                        "in [0.2, 0.95], the recursion equals exact enumeration over all masks to 1e-10 (max abs, "
-                        "means and covariances, float64).",
-              measured={"max_err_mean": max_mean, "max_err_cov": max_cov}, outcome=max(max_mean, max_cov) < 1e-10)
-    ctx.legacy_claim(id="bs-linear-montecarlo", paper=PAPER, where="§2–3 (sampling check)",
-              statement="Monte Carlo over dropout masks converges to the exact ensemble mean.",
-              criterion=f"At least 99% of the output means (all nets, inputs, units) lie within {cfg.z} standard "
-                        f"errors (exact Var/K, K = {cfg.mc_samples}) of the exact mean (expected ≈ 99.99%).",
-              measured={"fraction_within": mc_frac}, outcome=mc_frac >= 0.99)
+    ctx.check(RECURSIONS, max(max_mean, max_cov) < 1e-10, {"max_err_mean": max_mean, "max_err_cov": max_cov,
+                                                           "n_nets": cfg.n_nets})
+    ctx.check(MONTE_CARLO, mc_frac >= 0.99, {"fraction_within": mc_frac, "z": cfg.z, "samples": cfg.mc_samples})
     single = [r["max_abs_cov_offdiag"] for r in rows]
     ctx.log(max_offdiag_cov=max(single))
 
@@ -133,6 +137,6 @@ def run(cfg: LinearExactConfig, ctx: RunContext) -> None:
               title="output variances (eqs. 16, 19, 25)")
     for a in ax:
         a.legend(fontsize=8)
-    ctx.figure(fig, "linear_exact", f"{PAPER}, §2–3: exact moments of random linear nets ({cfg.widths} unit, "
+    ctx.figure(fig, "linear_exact", f"{ctx.paper}, §2–3: exact moments of random linear nets ({cfg.widths} unit, "
                f"{cfg.connection_widths} connection dropout) — Monte Carlo and recursion against enumeration over all "
                "masks (unitless).")
