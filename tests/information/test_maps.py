@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
-from droplab.information import box_fraction
+from droplab.information import alpha_values, box_fraction, peak_in_box
+from droplab.nn import InformationDropout
 
 
 def test_box_fraction_matches_upsampled_pixel_reference():
@@ -48,3 +50,36 @@ def test_kl_maps_sum_to_each_layers_per_sample_kl_and_restore_modes():
         assert (maps[name] >= 0).all()
     with pytest.raises(ValueError, match="no droplab.nn.InformationDropout layers"):
         kl_maps(AllCNN(in_channels=1, width=0.1), x)
+
+
+def test_peak_in_box_matches_a_loop_over_examples():
+    """Against the definition per example: the argmax cell's centre (in input pixels) inside the box."""
+    g = torch.Generator().manual_seed(1)
+    maps = torch.rand(40, 5, 5, generator=g)
+    corner = torch.randint(0, 12, (40, 2), generator=g)
+    boxes = torch.cat([corner, corner + torch.randint(1, 9, (40, 2), generator=g)], 1)
+    got = peak_in_box(maps, boxes, 20)
+    for i in range(40):
+        r, c = divmod(int(maps[i].argmax()), 5)
+        y, x = (r + 0.5) * 4, (c + 0.5) * 4
+        t, left, b, rt = boxes[i].tolist()
+        assert bool(got[i]) == (t <= y < b and left <= x < rt)
+    assert got.any() and not got.all()  # the sample exercises both outcomes
+
+
+def test_alpha_values_are_the_layers_alpha_in_evaluation_mode_and_restore_the_mode():
+    """α read through the model equals the layer's own α(f(x)) on the same input; the caller's train
+    flag is kept, and the values respect the cap."""
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU())
+    drop = InformationDropout(3, max_alpha=0.4, conv=True)
+    net = nn.Sequential(body, drop).train()
+    x = torch.randn(7, 1, 6, 6)
+    got = alpha_values(net, x, chunk=3)["1"]
+    assert net.training
+    body.eval()
+    with torch.no_grad():
+        want = drop.alpha(body(x))
+    assert got.shape == (7, 3, 6, 6)
+    torch.testing.assert_close(got, want)
+    assert float(got.max()) < 0.4 and float(got.min()) >= drop.min_alpha

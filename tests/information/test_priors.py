@@ -66,3 +66,18 @@ def test_noisy_activations_sample_the_noise_and_restore_modes():
     assert not model.training and not model[2].mc
     with pytest.raises(ValueError, match="layer must be a module of model"):
         noisy_activations(model, x, nn.Linear(1, 1))
+
+
+def test_ks_log_uniform_on_bounds_equals_the_window_at_its_own_quantiles():
+    """Passing the sample's own window quantiles as bounds reproduces the window statistic exactly; bounds
+    far wider than the data give the distance of a uniform that the data fill only partly (closed form)."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(4000, generator=g, dtype=torch.float64).exp()
+    u = z.log()
+    a, b = torch.quantile(u, torch.tensor([0.1, 0.9], dtype=torch.float64)).tolist()
+    assert ks_log_uniform(z, (0.1, 0.9)) == ks_log_uniform(z, bounds=(a, b))
+    # log z uniform on [0, 1], compared with the uniform law on [0, 2]: sup |F − u/2| = 1/2 at u = 1
+    w = torch.linspace(0, 1, 2001, dtype=torch.float64).exp()
+    assert ks_log_uniform(w, bounds=(0.0, 2.0)) == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(ValueError, match="bounds must be"):
+        ks_log_uniform(z, bounds=(1.0, 0.0))

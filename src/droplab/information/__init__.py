@@ -9,7 +9,7 @@ from droplab.information.disentangle import (
     rotation,
     solve_disentanglement,
 )
-from droplab.information.maps import box_fraction, information_layers, kl_maps
+from droplab.information.maps import alpha_values, box_fraction, information_layers, kl_maps, peak_in_box
 from droplab.information.priors import PriorFit, ks_log_normal, ks_log_uniform, noisy_activations, prior_fit
 from droplab.information.recipe import InformationDropoutRecipe, ib_loss_fn, recompute_batchnorm
 
@@ -22,6 +22,8 @@ __all__ = [
     "kl_maps",
     "information_layers",
     "box_fraction",
+    "peak_in_box",
+    "alpha_values",
     # Fig. 1: priors
     "PriorFit",
     "prior_fit",

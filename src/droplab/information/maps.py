@@ -44,6 +44,29 @@ def kl_maps(model: nn.Module, x: Tensor, *, chunk: int = 256) -> dict[str, Tenso
     return {name: torch.cat(maps) for name, maps in out.items()}
 
 
+def alpha_values(model: nn.Module, x: Tensor, *, chunk: int = 256) -> dict[str, Tensor]:
+    """α(x) of every Information Dropout layer on ``x``: ``{layer name: (N, *unit shape)}``.
+
+    α(x) is the log-normal noise scale the layer chooses per sample, unit and position (§4); it
+    depends on f(x) only, so it is read in evaluation mode (batch norm on its running statistics,
+    no noise drawn), the caller's modes restored. Values lie in ``[min_alpha, max_alpha)``.
+
+    >>> from droplab.nn import InformationDropout
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), InformationDropout(4, max_alpha=0.5))
+    >>> a = alpha_values(net, torch.zeros(2, 3))["2"]; a.shape, bool((a < 0.5).all())
+    (torch.Size([2, 4]), True)
+    """
+    check_int("chunk", chunk, minimum=1)
+    layers = information_layers(model)
+    out: dict[str, list[Tensor]] = {name: [] for name in layers}
+    with evaluation(model), torch.no_grad():
+        for i in range(0, len(x), chunk):
+            model(x[i:i + chunk])
+            for name, layer in layers.items():
+                out[name].append(layer.last_alpha.detach())
+    return {name: torch.cat(a) for name, a in out.items()}
+
+
 def box_fraction(maps: Tensor, boxes: Tensor, input_size: int) -> tuple[Tensor, Tensor]:
     """Per example, the fraction of the map's mass and of its cells inside the box.
 
@@ -73,3 +96,24 @@ def box_fraction(maps: Tensor, boxes: Tensor, input_size: int) -> tuple[Tensor, 
     total = m.sum((1, 2))
     mass = torch.where(total > 0, (m * inside).sum((1, 2)) / total.clamp_min(1e-300), torch.nan)
     return mass.to(maps.dtype), inside.double().mean((1, 2)).to(maps.dtype)
+
+
+def peak_in_box(maps: Tensor, boxes: Tensor, input_size: int) -> Tensor:
+    """Per example, whether the map's largest cell lies inside the box (Fig. 2: "the KL-divergence alone
+    provides enough information to localize the digit"); cells and boxes as in :func:`box_fraction`.
+
+    A map that ignored the digit would peak inside the box as often as the box's share of the cells
+    (``box_fraction``'s area fraction). Ties go to the first cell in row-major order. Returns (N,) bool.
+
+    >>> m = torch.zeros(2, 4, 4); m[0, 0, 0] = 3.0; m[1, 3, 3] = 1.0
+    >>> peak_in_box(m, torch.tensor([[0, 0, 4, 4], [0, 0, 4, 4]]), 8).tolist()
+    [True, False]
+    """
+    box_fraction(maps, boxes, input_size)  # the same shape and sign checks
+    n, h, w = maps.shape
+    flat = maps.reshape(n, -1).argmax(1)
+    r, c = flat // w, flat % w
+    rc = (r.double() + 0.5) * input_size / h
+    cc = (c.double() + 0.5) * input_size / w
+    b = boxes.double()
+    return (rc >= b[:, 0]) & (rc < b[:, 2]) & (cc >= b[:, 1]) & (cc < b[:, 3])

@@ -42,16 +42,30 @@ def _ks(sorted_u: Tensor, cdf: Tensor) -> float:
     return float(torch.maximum(k / n - cdf, cdf - (k - 1) / n).abs().max())
 
 
-def ks_log_uniform(z: Tensor, window: tuple[float, float] = (0.05, 0.95)) -> float:
-    """KS distance of ``log z`` (z > 0 only) to the uniform law on its ``window`` quantile range."""
-    lo, hi = window
-    check_probability("window[0]", lo)
-    check_probability("window[1]", hi, low_open=True, high_open=False)
-    if not lo < hi:
-        raise ValueError(f"window must be (low, high) quantiles with low < high, got {window}")
+def ks_log_uniform(z: Tensor, window: tuple[float, float] = (0.05, 0.95), *,
+                   bounds: tuple[float, float] | None = None) -> float:
+    """KS distance of ``log z`` (z > 0 only) to the uniform law on its ``window`` quantile range, or on
+    the fixed interval ``bounds = (a, b)`` of log z (e.g. quantiles of held-out activations), given.
+
+    >>> z = torch.linspace(-3, 3, 1001).exp()  # log z exactly uniform on [-3, 3]
+    >>> round(ks_log_uniform(z, bounds=(-3.0, 3.0)), 3), round(ks_log_uniform(z, bounds=(-3.0, 9.0)), 3)
+    (0.001, 0.5)
+    """
     u = _log_positive(z)
-    a, b = torch.quantile(u, torch.tensor([lo, hi], dtype=u.dtype))
+    if bounds is None:
+        lo, hi = window
+        check_probability("window[0]", lo)
+        check_probability("window[1]", hi, low_open=True, high_open=False)
+        if not lo < hi:
+            raise ValueError(f"window must be (low, high) quantiles with low < high, got {window}")
+        a, b = torch.quantile(u, torch.tensor([lo, hi], dtype=u.dtype))
+    else:
+        a, b = (float(v) for v in bounds)
+        if not a < b:
+            raise ValueError(f"bounds must be (a, b) with a < b, got {bounds}")
     inside = u[(u >= a) & (u <= b)].sort().values
+    if inside.numel() < 1:
+        raise ValueError(f"no log z falls inside the bounds {bounds}")
     return _ks(inside, (inside - a) / (b - a))
 
 

@@ -1,0 +1,60 @@
+"""What the Achille & Soatto experiments share: the paper's KL weight β/N, and where α(x) sits under its cap.
+
+§6: "We also divide the KL-divergence term by the number of training samples" — N = 60,000 for
+MNIST (and Cluttered MNIST), 50,000 for CIFAR-10. An experiment that trains on fewer examples keeps
+the paper's *effective* weight β/N per example by dividing by the paper's N (``paper_n``), not by its
+own training-set size; otherwise a small training set multiplies the weight by N / n_train.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from torch import Tensor
+
+from droplab._checks import check_int
+from droplab.experiments.plotting import subplots
+from droplab.experiments.run import RunContext
+
+MNIST_N = 60_000
+CIFAR10_N = 50_000
+
+
+def check_paper_n(paper_n: int) -> None:
+    check_int("paper_n", paper_n, minimum=1)
+
+
+def kl_weight(beta: float, paper_n: int, n_train: int) -> dict[str, float]:
+    """β, the N the KL is divided by, the training-set size and the effective weight β/N (what is logged)."""
+    return {"beta": beta, "paper_n": paper_n, "n_train": n_train, "effective_beta": beta / paper_n}
+
+
+def kl_weight_text(beta: float | str, paper_n: int, n_train: int) -> str:
+    """The KL weight in words, for captions: β, N, the effective β/N and the actual training-set size."""
+    eff = f"{beta / paper_n:.3g}" if isinstance(beta, (int, float)) else "β/N"
+    return (f"β = {beta if isinstance(beta, str) else f'{beta:g}'}, KL divided by the paper's N = {paper_n:,} "
+            f"(effective weight β/N = {eff} per example) while training on n = {n_train:,} examples")
+
+
+def alpha_figure(ctx: RunContext, alphas: dict[str, Tensor], cap: float, name: str, what: str,
+                 claims: Iterable[str] = ()) -> dict[str, dict[str, float]]:
+    """Histogram of α(x) per layer on a log axis against its cap; returns per layer the quantiles and the
+    fraction within 1% of the cap (what the report logs beside the figure)."""
+    layers = list(alphas)
+    fig, axes = subplots(1, len(layers), figsize=(3.2 * len(layers), 2.8), squeeze=False)
+    summary = {}
+    for ax, layer in zip(axes[0], layers):
+        a = alphas[layer].flatten().double().numpy()
+        q = np.quantile(a, [0.05, 0.5, 0.95])
+        near = float(np.mean(a >= 0.99 * cap))
+        summary[layer] = {"q05": float(q[0]), "median": float(q[1]), "q95": float(q[2]), "mean": float(a.mean()),
+                          "at_cap": near}
+        ax.hist(a, bins=np.geomspace(max(a.min(), 1e-4), cap, 50), color="tab:purple", alpha=0.8)
+        ax.axvline(cap, color="k", ls="--", label=f"cap {cap:g}")
+        ax.set(xscale="log", xlabel="α(x) (noise scale of log ε)", ylabel="count (units × positions × inputs)",
+               title=f"{layer}: median {q[1]:.3g}, {near:.0%} ≥ 0.99·cap")
+        ax.legend(fontsize=7)
+    ctx.figure(fig, name, f"{ctx.paper}: distribution of α(x) per Information Dropout layer ({what}), against "
+               f"the cap α < {cap:g} (§6); counts over units, positions and test inputs.", claims=list(claims))
+    return summary
