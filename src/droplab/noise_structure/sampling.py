@@ -102,6 +102,7 @@ def gradient_samples(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tens
                 one = {k: v[s] for k, v in noise.items()}
                 out.append(clock("arithmetic", lambda one=one: _loop_gradient(model, loss_fn, x, y, names, others,
                                                                                block, one)))
+        noise = one = None   # free this chunk's masks before the next draw, which can then reuse their memory
     samples = torch.cat(out) if method == "vectorized" else torch.stack(out)
     return NoiseSamples(samples, tuple(names), "gradient", "dropout (fresh per-example mask per sample)")
 
