@@ -1,5 +1,6 @@
 """Dropout dynamics: Gaussian-dropout GD on the zero-loss manifold and its limiting flow (SPS)."""
 
+from droplab.dynamics.chains import dropout_gd_chains
 from droplab.dynamics.manifold import (
     FlatModel,
     Trajectory,
@@ -32,6 +33,7 @@ __all__ = [
     "regularizer_flow",
     "path_distance",
     "record_times",
+    "dropout_gd_chains",
     # Ornstein–Uhlenbeck dropout
     "ou_dropout_gd",
     "ou_rho",

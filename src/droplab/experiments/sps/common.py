@@ -1,23 +1,25 @@
-"""The teacher–student problem the sps-* experiments share: data, student, GD onto Γ (resumable)."""
+"""The teacher–student problem the sps-* experiments share: data, student, GD onto Γ and the flow (shared stages)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from droplab import __version__
 from droplab import data as _data
 from droplab._checks import check_int, check_positive
-from droplab.dynamics import Trajectory, reach_zero_loss
+from droplab.dynamics import Trajectory, reach_zero_loss, regularizer_flow
+from droplab.experiments.common import tensor_digest
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.run import RunContext
 from droplab.models import FNN
 from droplab.nn import GaussianDropout
 
 PAPER = "Shalova, Peletier & Schlichting"
+MSE = nn.functional.mse_loss
 
 
 @dataclass
@@ -47,35 +49,53 @@ class TeacherStudentConfig(ExperimentConfig):
 
 
 def student(cfg: TeacherStudentConfig, hidden: tuple[int, ...] | None = None,
-            sigma: float = 0.5) -> nn.Module:
+            sigma: float = 0.5, seed: int | None = None) -> nn.Module:
     """The float64 ReLU student with a Gaussian-dropout filter ``y ⊙ (1 + η)``, η ~ N(0, σ²), after every
-    hidden layer (SPS "Example"); the dynamics replays its own η there, with the σ it is given."""
+    hidden layer (SPS "Example"), initialized from ``seed`` (default ``cfg.seed``); the dynamics replays
+    its own η there, with the σ it is given."""
     hidden = cfg.hidden if hidden is None else hidden
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed if seed is None else seed)
     widths = [cfg.dim, *hidden, 1]
     return FNN(widths, "relu", dropout={k: 0.5 for k in range(1, len(hidden) + 1)},
                noise=lambda _: GaussianDropout(sigma=sigma)).double()
 
 
-def teacher_data(cfg: TeacherStudentConfig, split: str = "train", n_test: int = 500) -> tuple[Tensor, Tensor]:
+def teacher_data(cfg: TeacherStudentConfig, split: str = "train", n_test: int = 500,
+                 seed: int | None = None) -> tuple[Tensor, Tensor]:
+    """The teacher's ``split`` (float64), teacher and inputs drawn from ``seed`` (default ``cfg.seed``)."""
     ds = _data.load("teacher", split, n_train=cfg.n_train, dim=cfg.dim, hidden=cfg.teacher_hidden,
-                    n_test=n_test, seed=cfg.seed)
+                    n_test=n_test, seed=cfg.seed if seed is None else seed)
     return ds.x.double(), ds.y.double()
 
 
 def on_manifold(ctx: RunContext, name: str, cfg: TeacherStudentConfig, model: nn.Module,
                 x: Tensor, y: Tensor) -> Tensor:
-    """GD onto Γ as a cached stage; a ``ValueError`` with the reached loss if GD does not get there."""
-    result = ctx.stage(name, lambda: dict(zip(("w", "steps"), reach_zero_loss(
+    """GD onto Γ as a stage shared by every sps-* experiment of one ``reproduce`` that starts from the same
+    student and data; a ``ValueError`` with the reached loss if GD does not get there."""
+    key = {"what": "sps-gd-to-gamma", "droplab": __version__, "model": repr(model),
+           "init": tensor_digest(*model.state_dict().values()), "data": tensor_digest(x, y),
+           "lr": cfg.gd_lr, "max_steps": cfg.gd_max_steps, "tol": cfg.gd_tol}
+    result = ctx.shared_stage(name, key, lambda: dict(zip(("w", "steps"), reach_zero_loss(
         model, x, y, lr=cfg.gd_lr, max_steps=cfg.gd_max_steps, tol=cfg.gd_tol))))
     return result["w"]
 
 
-def trajectory_stage(ctx: RunContext, name: str, compute: Callable[[], Trajectory]) -> Trajectory:
-    """A trajectory computed once and cached as a stage."""
+def flow_stage(ctx: RunContext, name: str, model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, t_end: float,
+               dt: float, n_records: int) -> Trajectory:
+    """The projected flow from ``w0`` (:func:`droplab.dynamics.regularizer_flow`), shared by every sps-*
+    experiment of one ``reproduce`` that integrates it from the same point with the same steps."""
+    key = {"what": "sps-flow", "droplab": __version__, "model": repr(model), "data": tensor_digest(x, y),
+           "w0": tensor_digest(w0), "t_end": t_end, "dt": dt, "n_records": n_records}
 
     def run() -> dict[str, Any]:
-        t = compute()
+        t = regularizer_flow(model, x, y, w0, t_end=t_end, dt=dt, n_records=n_records)
         return {"times": t.times, "params": t.params, "laplacian": t.laplacian, "loss": t.loss}
 
-    return Trajectory(**ctx.stage(name, run))
+    return Trajectory(**ctx.shared_stage(name, key, run))
+
+
+def seed_problem(ctx: RunContext, cfg: TeacherStudentConfig, seed: int) -> tuple[Tensor, Tensor, nn.Module, Tensor]:
+    """One seed's teacher data, student (n = 2) and its point of Γ: ``(x, y, model, w0)``."""
+    x, y = teacher_data(cfg, seed=seed)
+    model = student(cfg, seed=seed)
+    return x, y, model, on_manifold(ctx, f"gd_to_gamma_s{seed}", cfg, model, x, y)
