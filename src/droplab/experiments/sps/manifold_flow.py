@@ -161,9 +161,10 @@ def run(cfg: ManifoldFlowConfig, ctx: RunContext) -> None:
         p = ax[1].loglog(ratios, [dist[(s, r)].max() for r in ratios], "o", ms=4)
         ax[1].loglog(ratios, np.exp(per_seed[s]["intercept"]) * ratios ** per_seed[s]["slope"], "-",
                      color=p[0].get_color(), lw=1, label=f"seed {s}: slope {per_seed[s]['slope']:.2f}")
-    ax[1].set(xlabel="α/σ² (α, σ shrink with it)", ylabel="D = max_t distance / flow displacement",
+    ax[1].set(xlabel="α/σ² (α, σ shrink with it)", ylabel="D (sup-distance / flow displacement)",
               title="convergence: D against α/σ²")
     ax[1].legend(fontsize=7)
+    fig.tight_layout()
     ctx.figure(fig, "manifold_flow", f"{ctx.paper}, Theorem 1: Gaussian-dropout GD in rescaled time against the "
                "projected flow −½P_Γ∇Δ_η L̂ on the zero-loss manifold (teacher–student ReLU regression, "
                f"{cfg.n_train} points, {cfg.hidden[0]} hidden units), for a grid on which α, σ and α/σ² all "
