@@ -45,6 +45,24 @@ def parameter_block(model: nn.Module, params: Sequence[str | Tensor] | None = No
     return names
 
 
+def layer_block(model: nn.Module, kind: type[nn.Module], index: int = 0, *, bias: bool = True) -> list[str]:
+    """Parameter names of the ``index``-th submodule of type ``kind`` in ``model.named_modules()`` order.
+
+    ZZX App. A's blocks by name rather than by position in a Sequential: the FNN's hidden-to-hidden
+    layer is ``layer_block(net, nn.Linear, 1)``, ResNet-20's first convolution of its first block
+    ``layer_block(net, nn.Conv2d, 1, bias=False)``. ``bias=False`` leaves the bias out.
+    """
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, kind)]
+    if not -len(found) <= index < len(found):
+        raise ValueError(f"index must address one of the model's {len(found)} {kind.__name__} modules, got {index}")
+    prefix, module = found[index]
+    names = [f"{prefix}.{k}" if prefix else k for k, _ in module.named_parameters(recurse=False)
+             if bias or k != "bias"]
+    if not names:
+        raise ValueError(f"the {kind.__name__} module {prefix!r} has no parameters")
+    return names
+
+
 def block_size(model: nn.Module, names: Sequence[str]) -> int:
     """Number of scalar parameters in the block."""
     named = dict(model.named_parameters())

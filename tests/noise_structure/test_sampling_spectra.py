@@ -11,6 +11,7 @@ from droplab.nn import mc_mode, noise_layers, replay_masks
 from droplab.noise_structure import (
     CovarianceOperator,
     alignment,
+    detrend,
     gradient_samples,
     pca,
     power_law_fit,
@@ -131,3 +132,15 @@ def test_bad_input(setup):
         projected_variance(torch.zeros(4, 3), torch.zeros(2, 1))
     with pytest.raises(ValueError, match="params must be parameters"):
         gradient_samples(model, CE, data, 3, ["nope"])
+
+
+def test_detrend_removes_a_linear_drift_and_keeps_the_noise():
+    """S = a + b·k + ε with ε orthogonal to 1 and k: detrend(S) = ε exactly (least squares is a projection)."""
+    g = torch.Generator().manual_seed(0)
+    n, d = 50, 4
+    k = torch.arange(n, dtype=torch.float64).unsqueeze(1)
+    eps = torch.randn(n, d, generator=g, dtype=torch.float64)
+    basis = torch.cat([torch.ones_like(k), k], 1)
+    eps = eps - basis @ torch.linalg.lstsq(basis, eps).solution  # make ε orthogonal to 1 and k
+    drift = 3.0 + 0.7 * k * torch.arange(1, d + 1, dtype=torch.float64)
+    torch.testing.assert_close(detrend(drift + eps), eps)

@@ -16,6 +16,7 @@ from droplab.noise_structure.spectra import (
     CovarianceOperator,
     PowerLawFit,
     alignment,
+    detrend,
     pca,
     power_law_fit,
     projected_variance,
@@ -37,7 +38,7 @@ __all__ = [
     "gradient_samples", "trajectory_samples", "draw_noise", "NoiseSamples",
     "SAMPLER_METHODS",
     # spectra and relations (§3.5-3.6)
-    "pca", "PCA", "projected_variance", "CovarianceOperator", "alignment", "Alignment",
+    "pca", "PCA", "detrend", "projected_variance", "CovarianceOperator", "alignment", "Alignment",
     "power_law_fit", "PowerLawFit",
     # theory (§8, App. B)
     "theorem_matrices", "TheoryMatrices", "proposition1", "Orderings", "exact_dropout_moments",

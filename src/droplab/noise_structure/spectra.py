@@ -60,6 +60,25 @@ def pca(samples: Tensor, k: int | None = None) -> PCA:
     return PCA(sv[:r] ** 2 / n, vh[:r].T, mean, n)
 
 
+def detrend(samples: Tensor) -> Tensor:
+    """Samples (N, D) minus each coordinate's least-squares line in the sample index k = 0..N−1.
+
+    Trajectory samples S_para (§3.4.1) drift while training goes on; the covariance of the residuals
+    is the noise around the trend (a constant drift would otherwise add a rank-one term). The
+    residuals have mean zero and no linear trend.
+
+    >>> s = torch.tensor([[0.0], [1.0], [2.0], [3.0]]) + torch.tensor([[1.0], [-1.0], [-1.0], [1.0]])
+    >>> detrend(s).squeeze(1)
+    tensor([ 1., -1., -1.,  1.])
+    """
+    samples = _check_samples(samples)
+    n = samples.shape[0]
+    k = torch.arange(n, dtype=samples.dtype, device=samples.device)
+    basis = torch.stack([torch.ones_like(k), k - k.mean()], 1)  # orthogonal columns: 1 and centred k
+    coef = (basis.T @ samples) / (basis ** 2).sum(0).unsqueeze(1)
+    return samples - basis @ coef
+
+
 def projected_variance(samples: Tensor, directions: Tensor) -> Tensor:
     """Var(Proj_v(S)) for every column v of ``directions`` (D, k) (ZZX Definition 3, 1/N normalization)."""
     samples = _check_samples(samples)
