@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from droplab._checks import check_choice, check_int, check_positive
+from droplab._checks import check_choice, check_generator, check_int, check_positive
 from droplab._params import LossFn
 from droplab.nn.modes import evaluation
 from droplab.nn.noise_space import draw_noise, noise_space
@@ -100,39 +100,19 @@ def train_decomposed(
     return model, history
 
 
-def explicit_implicit(
-    model: nn.Module,
-    loss_fn: LossFn,
-    train: tuple[Tensor, Tensor],
-    *,
-    lr: float,
-    steps: int,
-    n_mean_samples: int = 16,
-    eval_every: int = 10,
-    metrics: Callable[[nn.Module], dict[str, float]] | None = None,
-    generator: torch.Generator | None = None,
-) -> dict[str, dict[str, list[Any]]]:
+def explicit_implicit(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor], *,
+                      generator: torch.Generator | None = None, **options: Any) -> dict[str, dict[str, list[Any]]]:
     """The four runs of :func:`train_decomposed` from the same initialization and the same noise stream.
 
-    Each run draws from a copy of ``generator``'s state (None: torch's global RNG state), so the
-    four modes see common random numbers; ``generator`` itself is not advanced.
+    ``options`` are :func:`train_decomposed`'s keywords (``lr``, ``steps``, ``n_mean_samples``,
+    ``eval_every``, ``metrics``). Each run draws from a copy of ``generator``'s state (None:
+    torch's global RNG state), so the four modes see common random numbers; ``generator`` itself
+    is not advanced.
     """
+    check_generator("generator", generator)
     state = (generator if generator is not None else torch.default_generator).get_state()
-    return {
-        mode: train_decomposed(
-            model,
-            loss_fn,
-            train,
-            mode,
-            lr=lr,
-            steps=steps,
-            n_mean_samples=n_mean_samples,
-            eval_every=eval_every,
-            metrics=metrics,
-            generator=_copy_of(state),
-        )[1]
-        for mode in MODES
-    }
+    return {mode: train_decomposed(model, loss_fn, train, mode, generator=_copy_of(state), **options)[1]
+            for mode in MODES}
 
 
 def _copy_of(state: Tensor) -> torch.Generator:
