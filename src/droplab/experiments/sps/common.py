@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from droplab import __version__
 from droplab import data as _data
 from droplab._checks import check_int, check_positive
-from droplab.dynamics import Trajectory, reach_zero_loss, regularizer_flow
+from droplab.dynamics import Trajectory, dropout_gd_chains, reach_zero_loss, regularizer_flow
 from droplab.experiments.common import tensor_digest
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.run import RunContext
@@ -99,3 +99,11 @@ def seed_problem(ctx: RunContext, cfg: TeacherStudentConfig, seed: int) -> tuple
     x, y = teacher_data(cfg, seed=seed)
     model = student(cfg, seed=seed)
     return x, y, model, on_manifold(ctx, f"gd_to_gamma_s{seed}", cfg, model, x, y)
+
+
+def seed_chains(problems: dict[int, tuple[Tensor, Tensor, nn.Module, Tensor]], owners: list[int],
+                **kwargs: Any) -> Tensor:
+    """:func:`droplab.dynamics.dropout_gd_chains` for chains whose data and start on Γ are those of the seeds in
+    ``owners`` (one chain per entry; the students share one architecture); ``kwargs`` go through."""
+    x, y, w0 = (torch.stack([problems[s][i] for s in owners]) for i in (0, 1, 3))
+    return dropout_gd_chains(problems[owners[0]][2], x, y, w0, **kwargs)

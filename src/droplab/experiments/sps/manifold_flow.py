@@ -25,12 +25,12 @@ import torch
 from scipy import stats
 
 from droplab._checks import check_int, check_positive
-from droplab.dynamics import FlatModel, dropout_gd_chains
+from droplab.dynamics import FlatModel
 from droplab.experiments.claims import ClaimSpec, Criterion
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
-from droplab.experiments.sps.common import PAPER, TeacherStudentConfig, flow_stage, seed_problem
+from droplab.experiments.sps.common import PAPER, TeacherStudentConfig, flow_stage, seed_chains, seed_problem
 
 
 @dataclass
@@ -113,14 +113,10 @@ def run(cfg: ManifoldFlowConfig, ctx: RunContext) -> None:
                            n_records=cfg.n_records) for s, p in problems.items()}
     chains = [(s, g) for s in seeds for g in grid]  # seed-major
 
-    def run_chains() -> torch.Tensor:
-        return dropout_gd_chains(
-            problems[seeds[0]][2], torch.stack([problems[s][0] for s, _ in chains]),
-            torch.stack([problems[s][1] for s, _ in chains]), torch.stack([problems[s][3] for s, _ in chains]),
-            alpha=[a for _, (_, a, _) in chains], sigma=[sg for _, (_, _, sg) in chains], t_end=cfg.t_end,
-            n_records=cfg.n_records, generator=ctx.generator(100))
-
-    paths = ctx.stage("dropout_gd_chains", run_chains)  # (seeds × grid, records, P)
+    paths = ctx.stage("dropout_gd_chains", lambda: seed_chains(  # (seeds × grid, records, P)
+        problems, [s for s, _ in chains], alpha=[a for _, (_, a, _) in chains],
+        sigma=[sg for _, (_, _, sg) in chains], t_end=cfg.t_end, n_records=cfg.n_records,
+        generator=ctx.generator(100)))
     rows, dist, per_seed = [], {}, {}
     for c, (s, (r, alpha, sigma)) in enumerate(chains):
         x, y, model, _ = problems[s]

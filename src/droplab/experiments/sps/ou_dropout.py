@@ -16,15 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from droplab._checks import check_int, check_positive
-from droplab.dynamics import FlatModel, dropout_gd_chains
+from droplab.dynamics import FlatModel
 from droplab.experiments.claims import interval
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
-from droplab.experiments.sps.common import PAPER, TeacherStudentConfig, seed_problem, teacher_data
+from droplab.experiments.sps.common import PAPER, TeacherStudentConfig, seed_chains, seed_problem, teacher_data
 
 
 @dataclass
@@ -71,10 +70,8 @@ def run(cfg: OUConfig, ctx: RunContext) -> None:
     start = {s: (train[s].laplacian(problems[s][3]), test[s].loss(problems[s][3])) for s in seeds}
     per_seed, rows = [], []
     for i, tau in enumerate(cfg.taus):
-        ends = ctx.stage(f"ou_gd_tau{i}", lambda tau=tau, i=i: dropout_gd_chains(
-            problems[seeds[0]][2], torch.stack([problems[s][0] for s in seeds]),
-            torch.stack([problems[s][1] for s in seeds]), torch.stack([problems[s][3] for s in seeds]),
-            alpha=cfg.alpha, sigma=cfg.sigma, t_end=cfg.t_end, n_records=2, correlation_steps=tau,
+        ends = ctx.stage(f"ou_gd_tau{i}", lambda tau=tau, i=i: seed_chains(
+            problems, seeds, alpha=cfg.alpha, sigma=cfg.sigma, t_end=cfg.t_end, n_records=2, correlation_steps=tau,
             generator=ctx.generator(200 + i))[:, -1])
         mine = [{"seed": s, "tau_steps": tau, "laplacian_ratio": train[s].laplacian(ends[c]) / start[s][0],
                  "train_mse_end": train[s].loss(ends[c]), "test_mse_start": start[s][1],

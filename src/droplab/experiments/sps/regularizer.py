@@ -24,10 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from droplab._checks import check_positive
-from droplab.dynamics import FlatModel, dropout_gd_chains
+from droplab.dynamics import FlatModel
 from droplab.experiments.claims import ClaimSpec, Criterion
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
@@ -38,6 +37,7 @@ from droplab.experiments.sps.common import (
     TeacherStudentConfig,
     flow_stage,
     on_manifold,
+    seed_chains,
     seed_problem,
     student,
     teacher_data,
@@ -127,13 +127,9 @@ def run(cfg: RegularizerConfig, ctx: RunContext) -> None:
                "flow_laplacian_end": [float(f.laplacian[-1]) for f in flows.values()],
                "flow_max_loss": max(float(f.loss.max()) for f in flows.values())})
 
-    def run_chains() -> torch.Tensor:
-        return dropout_gd_chains(problems[seeds[0]][2], torch.stack([problems[s][0] for s in seeds]),
-                                 torch.stack([problems[s][1] for s in seeds]),
-                                 torch.stack([problems[s][3] for s in seeds]), alpha=cfg.alpha, sigma=cfg.sigma,
-                                 t_end=cfg.t_end, n_records=cfg.n_records, generator=ctx.generator(1))
-
-    paths = ctx.stage("dropout_gd_chains", run_chains)  # (seeds, records, P)
+    paths = ctx.stage("dropout_gd_chains", lambda: seed_chains(  # (seeds, records, P)
+        problems, seeds, alpha=cfg.alpha, sigma=cfg.sigma, t_end=cfg.t_end, n_records=cfg.n_records,
+        generator=ctx.generator(1)))
     lap, loss = {}, {}
     for c, s in enumerate(seeds):
         flat = FlatModel(problems[s][2], problems[s][0], problems[s][1])
