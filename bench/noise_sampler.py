@@ -15,6 +15,12 @@ computes the first layer's weight gradient (another 784 MFLOP, ≈ 1.65 GFLOP pe
 against it the FLOP ratio is about 23×: a 20× speed-up would need the vectorized path's small
 GEMMs, elementwise passes and mask generation to run as efficiently as the loop's large GEMMs.
 
+The floor printed at the end is the vectorized sampler's own: its three matrix products per draw
+(2n(k·m + 2·m·C) ≈ 71 MFLOP: the contraction, the logits, δ = P V) at the GEMM rate of a 1024² product
+measured in the same run, plus its 500,000 masks per draw at the mask generator's rate measured in
+the same run; the ratio is the sampler's time per draw over it (elementwise passes, softmax, Python
+and memory traffic are what it does above the floor).
+
 Last, the mask generator alone (``droplab.nn.functional.bernoulli_noise``, 32-bit integers from
 numpy's PCG64 in parallel threads, compared with a threshold) against ``torch.rand`` + compare and
 ``torch.bernoulli_``, on the (16·n, 50) masks of one chunk.
