@@ -9,6 +9,8 @@ the two equal on average).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -26,13 +28,10 @@ def information_layers(model: nn.Module) -> dict[str, InformationDropout]:
     return layers
 
 
-def kl_maps(model: nn.Module, x: Tensor, *, chunk: int = 256) -> dict[str, Tensor]:
-    """Per-position total KL (nats, summed over channels) of every Information Dropout layer on ``x``.
-
-    Returns ``{layer name: (N, *spatial)}`` for convolutional layers (per unit for fully connected
-    ones). The KL depends on α(x) and f(x) only, so it is computed in evaluation mode (batch norm on
-    its running statistics, no noise drawn); the caller's modes are restored.
-    """
+def _read_layers(model: nn.Module, x: Tensor, chunk: int,
+                 read: Callable[[InformationDropout], Tensor]) -> dict[str, Tensor]:
+    """Evaluation-mode passes over ``x`` in chunks (no noise drawn, the caller's modes restored),
+    concatenating ``read(layer)`` of every Information Dropout layer after each pass."""
     check_int("chunk", chunk, minimum=1)
     layers = information_layers(model)
     out: dict[str, list[Tensor]] = {name: [] for name in layers}
@@ -40,8 +39,18 @@ def kl_maps(model: nn.Module, x: Tensor, *, chunk: int = 256) -> dict[str, Tenso
         for i in range(0, len(x), chunk):
             model(x[i:i + chunk])
             for name, layer in layers.items():
-                out[name].append(layer.kl_map.detach())
-    return {name: torch.cat(maps) for name, maps in out.items()}
+                out[name].append(read(layer).detach())
+    return {name: torch.cat(parts) for name, parts in out.items()}
+
+
+def kl_maps(model: nn.Module, x: Tensor, *, chunk: int = 256) -> dict[str, Tensor]:
+    """Per-position total KL (nats, summed over channels) of every Information Dropout layer on ``x``.
+
+    Returns ``{layer name: (N, *spatial)}`` for convolutional layers (per unit for fully connected
+    ones). The KL depends on α(x) and f(x) only, so it is computed in evaluation mode (batch norm on
+    its running statistics, no noise drawn); the caller's modes are restored.
+    """
+    return _read_layers(model, x, chunk, lambda layer: layer.kl_map)
 
 
 def alpha_values(model: nn.Module, x: Tensor, *, chunk: int = 256) -> dict[str, Tensor]:
@@ -56,15 +65,7 @@ def alpha_values(model: nn.Module, x: Tensor, *, chunk: int = 256) -> dict[str, 
     >>> a = alpha_values(net, torch.zeros(2, 3))["2"]; a.shape, bool((a < 0.5).all())
     (torch.Size([2, 4]), True)
     """
-    check_int("chunk", chunk, minimum=1)
-    layers = information_layers(model)
-    out: dict[str, list[Tensor]] = {name: [] for name in layers}
-    with evaluation(model), torch.no_grad():
-        for i in range(0, len(x), chunk):
-            model(x[i:i + chunk])
-            for name, layer in layers.items():
-                out[name].append(layer.last_alpha.detach())
-    return {name: torch.cat(a) for name, a in out.items()}
+    return _read_layers(model, x, chunk, lambda layer: layer.last_alpha)
 
 
 def box_fraction(maps: Tensor, boxes: Tensor, input_size: int) -> tuple[Tensor, Tensor]:
