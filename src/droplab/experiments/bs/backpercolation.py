@@ -12,8 +12,11 @@ logistic net in every case.
 1. The paper's example: six fully connected layers of 1000 units with derivatives 0.1 everywhere
    (random orthogonal weights): the backpropagated signal reaching the first layer carries a factor
    10⁻⁶; one backpercolation pass does not carry that factor.
-2. A deep logistic net trained on the same data and initialization by backprop, adaptive
-   backpercolation and fixed-p backpercolation.
+2. A logistic net trained by minibatch SGD from the same initialization and on the same batches by
+   backprop, adaptive backpercolation and fixed-p backpercolation, at a learning rate ``lr`` and at
+   ``lr / lr_ratio`` for ``lr_ratio`` times more steps (the same η·t): §10.2 says that "with a very
+   small learning rate backpercolation is essentially identical to backpropagation", so the gap
+   between the two training-loss curves must shrink with the learning rate.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from droplab._checks import check_choice, check_int, check_positive, check_probability
+from droplab._checks import check_int, check_positive, check_probability
+from droplab.experiments.claims import ClaimSpec, Criterion
 from droplab.experiments.common import load_task
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -42,12 +46,11 @@ RULES = ("backprop", "adaptive", "fixed")
 class BackpercolationConfig(ExperimentConfig):
     dataset: str = "digits"
     n_train: int | None = None
-    hidden: tuple[int, ...] = (100, 100, 100, 100)
+    hidden: tuple[int, ...] = (64, 64)
     fixed_p: float = 0.5
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.0
-    steps: int = 3000
+    lr: float = 1.0
+    lr_ratio: int = 4
+    steps: int = 500
     batch_size: int = 64
     demo_layers: int = 6
     demo_width: int = 1000
@@ -55,17 +58,16 @@ class BackpercolationConfig(ExperimentConfig):
     demo_passes: int = 20
 
     PROFILES = {
-        "smoke": {"hidden": (16, 16), "steps": 30, "n_train": 300, "demo_width": 200, "demo_passes": 3},
-        "paper": {"dataset": "mnist", "hidden": (1000,) * 6, "steps": 30000, "batch_size": 100},
+        "smoke": {"hidden": (16, 16), "steps": 20, "lr_ratio": 2, "n_train": 300, "demo_width": 200,
+                  "demo_passes": 3},
+        "paper": {"dataset": "mnist", "hidden": (1000,) * 6, "steps": 30000, "batch_size": 100, "lr_ratio": 10},
     }
 
     def validate(self) -> None:
         check_probability("fixed_p", self.fixed_p, low_open=True, high_open=False)
         check_probability("demo_derivative", self.demo_derivative, low_open=True, high_open=False)
-        for name in ("lr",):
-            check_positive(name, getattr(self, name))
-        check_positive("momentum", self.momentum, allow_zero=True)
-        check_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        check_positive("lr", self.lr)
+        check_int("lr_ratio", self.lr_ratio, minimum=2)
         for name in ("steps", "batch_size", "demo_layers", "demo_width", "demo_passes"):
             check_int(name, getattr(self, name), minimum=1)
         if not self.hidden:
@@ -111,9 +113,9 @@ def _activation(rule: str, p: float, generator: torch.Generator) -> nn.Module:
 
 
 def _net(
-    cfg: BackpercolationConfig, n_in: int, n_out: int, rule: str, generator: torch.Generator
+    cfg: BackpercolationConfig, n_in: int, n_out: int, rule: str, generator: torch.Generator, seed: int
 ) -> nn.Module:
-    torch.manual_seed(cfg.seed)  # the same initialization for every rule
+    torch.manual_seed(seed)  # the same initialization for every rule
     layers: list[nn.Module] = []
     widths = [n_in, *cfg.hidden]
     for a, b in zip(widths, widths[1:]):
@@ -121,11 +123,71 @@ def _net(
     return nn.Sequential(*layers, nn.Linear(widths[-1], n_out))
 
 
+ATTENUATION = ClaimSpec(
+    id="bs-backperc-attenuation", kind="check", where="§10.2, six-layer example",
+    statement="With derivatives 0.1 everywhere, backprop's error signal reaching the first layer has a factor 10⁻⁶, "
+              "while backpercolation propagates a full signal through ~10% of the units, without that attenuation.",
+    check="backprop's norm ratio is within 1% of 0.1^layers (arithmetic of the example), and the mean single-pass "
+          "ratio of adaptive backpercolation is ≥ 100× backprop's")
+QUOTE = ("'with a very small learning rate backpercolation is essentially identical to backpropagation, since "
+         "backpropagation corresponds to the ensemble average of many backpercolation passes … it shows that exact "
+         "gradients are not always necessary and that backpropagation can tolerate noise' (§10.2)")
+SMALL_LR = ClaimSpec(
+    id="bs-backperc-small-lr", kind="claim", where="§10.2",
+    statement="With a very small learning rate backpercolation is essentially identical to backpropagation: the gap "
+              "between their training-loss curves shrinks with the learning rate.",
+    quote=QUOTE, paper_value="identical in the limit of a small learning rate",
+    criterion=Criterion(quantity="paired difference (gap at lr − gap at lr / lr_ratio), gap = mean over the run of "
+                                 "|L_backperc(t) − L_backprop(t)| on the same minibatches, runs of equal η·t",
+                        op=">", threshold=0.0,
+                        reading="'essentially identical with a very small learning rate' read as a gap that "
+                                "shrinks when the learning rate shrinks (same initialization, batches and η·t)."),
+    method="paired-t", regime="backprop learns at both learning rates: its final minibatch loss (mean of the last "
+                              "10% of steps) is below half its initial loss")
+TRAINS = ClaimSpec(
+    id="bs-backperc-trains", kind="claim", where="§10.2",
+    statement="Exact gradients are not necessary: backpropagation tolerates the noise of backpercolation (whose "
+              "ensemble average it is).",
+    quote=QUOTE, paper_value="backpercolation trains (no number given)",
+    criterion=Criterion(quantity="ratio of adaptive backpercolation's test accuracy to backprop's (same "
+                                 "initialization, batches and steps, at lr)", op=">", threshold=0.9,
+                        reading="'can tolerate noise' read as reaching ≥ 90% of backprop's test accuracy."),
+    method="t", regime="backprop reaches twice chance test accuracy at lr")
+
+
+def _train(cfg: BackpercolationConfig, train, test, rule: str, lr: float, steps: int, seed: int) -> dict[str, Any]:
+    model = _net(cfg, train.in_features, train.n_classes, rule, torch.Generator().manual_seed(seed + 7), seed)
+    res = fit(model, nn.functional.cross_entropy, train.x, train.y,
+              TrainConfig(optimizer="sgd", lr=lr, steps=steps, batch_size=cfg.batch_size, seed=seed))
+    return {"losses": torch.tensor(res.losses), "train_acc": accuracy(model, train.x, train.y),
+            "test_acc": accuracy(model, test.x, test.y)}
+
+
+def _one_seed(cfg: BackpercolationConfig, ctx: RunContext, seed: int) -> dict[str, dict[str, Any]]:
+    """Every rule at lr, and backprop / adaptive at lr / lr_ratio for lr_ratio × the steps."""
+    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
+    out = {}
+    for rule in RULES:
+        out[f"{rule}_lr"] = ctx.stage(f"train_{rule}_lr_s{seed}", lambda r=rule: _train(
+            cfg, train, test, r, cfg.lr, cfg.steps, seed))
+    for rule in ("backprop", "adaptive"):
+        out[f"{rule}_small"] = ctx.stage(f"train_{rule}_small_s{seed}", lambda r=rule: _train(
+            cfg, train, test, r, cfg.lr / cfg.lr_ratio, cfg.steps * cfg.lr_ratio, seed))
+    out["chance"] = {"test_acc": 1 / train.n_classes}
+    return out
+
+
+def _learned(losses: torch.Tensor) -> bool:
+    tail = losses[-max(len(losses) // 10, 1):].mean()
+    return bool(tail < 0.5 * losses[0])
+
+
 @experiment(
     "bs-backpercolation",
     paper=PAPER,
     reproduces="§10.2: backprop vs backpercolation (adaptive and fixed p); the six-layer attenuation example",
     config=BackpercolationConfig,
+    claims=[ATTENUATION, SMALL_LR, TRAINS],
 )
 def run(cfg: BackpercolationConfig, ctx: RunContext) -> None:
     demo = ctx.stage(
@@ -146,98 +208,58 @@ def run(cfg: BackpercolationConfig, ctx: RunContext) -> None:
     mean_ratio = {rule: sum(v) / len(v) for rule, v in demo.items()}
     ctx.log(**{f"attenuation_{rule}": mean_ratio[rule] for rule in RULES})
 
-    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
-    tc = TrainConfig(
-        optimizer=cfg.optimizer,
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        steps=cfg.steps,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-    )
-    results: dict[str, dict[str, Any]] = {}
-    for i, rule in enumerate(RULES):
+    per = {s: _one_seed(cfg, ctx, s) for s in ctx.seeds()}
+    gap = {k: [float((r[f"adaptive_{k}"]["losses"] - r[f"backprop_{k}"]["losses"]).abs().mean()) for r in per.values()]
+           for k in ("lr", "small")}
+    ctx.table("training", [{"seed": s, "run": k, "steps": len(v["losses"]), "final_loss": float(v["losses"][-1]),
+                            "train_acc": v["train_acc"], "test_acc": v["test_acc"]}
+                           for s, r in per.items() for k, v in r.items() if k != "chance"])
+    results = {rule: per[ctx.seeds()[0]][f"{rule}_lr"] for rule in RULES}
+    small = {rule: per[ctx.seeds()[0]][f"{rule}_small"] for rule in ("backprop", "adaptive")}
 
-        def train_rule(rule: str = rule, i: int = i) -> dict[str, Any]:
-            model = _net(
-                cfg, train.in_features, train.n_classes, rule, torch.Generator().manual_seed(cfg.seed + i)
-            )
-            res = fit(model, nn.functional.cross_entropy, train.x, train.y, tc)
-            return {
-                "losses": torch.tensor(res.losses),
-                "train_loss": res.final_eval_loss,
-                "train_acc": accuracy(model, train.x, train.y),
-                "test_acc": accuracy(model, test.x, test.y),
-            }
-
-        results[rule] = ctx.stage(f"train_{rule}", train_rule)
-    ctx.table(
-        "training",
-        [{"rule": r, **{k: v for k, v in res.items() if k != "losses"}} for r, res in results.items()],
-    )
-
-    fig, ax = subplots(1, 2, figsize=(10, 3.8))
-    ax[0].boxplot(
-        [demo[r] for r in RULES], tick_labels=["backprop", "backperc. adaptive", f"backperc. p={cfg.fixed_p}"]
-    )
+    fig, ax = subplots(1, 2, figsize=(11, 4))
+    ax[0].boxplot([demo[r] for r in RULES],
+                  tick_labels=["backprop", "backperc.\nadaptive", f"backperc.\np = {cfg.fixed_p}"])
     ax[0].set(
         yscale="log",
         ylabel="‖error signal at layer 1‖ / ‖at output‖",
         title=f"{cfg.demo_layers} layers × {cfg.demo_width} units, σ' = {cfg.demo_derivative}",
     )
-    for r in RULES:
-        losses = results[r]["losses"]
-        k = max(len(losses) // 100, 1)
-        smooth = losses[: len(losses) // k * k].reshape(-1, k).mean(1)
-        ax[1].plot(
-            torch.arange(len(smooth)) * k, smooth, label=f"{r} (test acc {100 * results[r]['test_acc']:.1f}%)"
-        )
-    ax[1].set(
-        xlabel=f"{cfg.optimizer} step",
-        ylabel="training loss (cross-entropy, nats)",
-        title=f"deep logistic net, {cfg.dataset}",
-    )
-    ax[1].legend(fontsize=8)
+    for runs, lr, ls in ((results, cfg.lr, "-"), (small, cfg.lr / cfg.lr_ratio, ":")):
+        for r, res in runs.items():
+            losses = res["losses"]
+            k = max(len(losses) // 100, 1)
+            smooth = losses[: len(losses) // k * k].reshape(-1, k).mean(1)
+            ax[1].plot(torch.arange(len(smooth)) * k * lr, smooth, ls=ls,
+                       label=f"{r}, lr {lr:g} (test acc {100 * res['test_acc']:.1f}%)")
+    ax[1].set(xlabel="η · SGD step (equal 'time' for both learning rates)",
+              ylabel="minibatch training loss (cross-entropy, nats)", title=f"logistic {cfg.hidden} net, {cfg.dataset}")
+    ax[1].legend(fontsize=7)
     ctx.figure(
         fig,
         "backpercolation",
-        f"{PAPER}, §10.2: left, the attenuation of the error signal over "
+        f"{ctx.paper}, §10.2: left, the attenuation of the error signal over "
         f"{cfg.demo_layers} layers with derivatives {cfg.demo_derivative} ({cfg.demo_passes} passes); right, "
-        "training the same deep logistic net by backprop and backpercolation (adaptive p = σ', fixed p).",
+        "training the same logistic net by SGD with backprop and backpercolation (adaptive p = σ', fixed p) at two "
+        f"learning rates over equal η·t (seed {ctx.seeds()[0]}).",
+        claims=[SMALL_LR.id, TRAINS.id],
     )
 
     expected = cfg.demo_derivative**cfg.demo_layers
-    ctx.legacy_claim(
-        id="bs-backperc-attenuation",
-        paper=PAPER,
-        where="§10.2, six-layer example",
-        statement="With derivatives 0.1 everywhere, backprop's error signal reaching the first layer has a "
-        "factor 10⁻⁶, while backpercolation propagates a full signal through ~10% of the units, "
-        "without that attenuation.",
-        criterion=f"Backprop's norm ratio is within 1% of {expected:.0e}, and the mean single-pass ratio of "
-        "adaptive backpercolation is ≥ 100× backprop's.",
-        measured={
-            "ratio_backprop": mean_ratio["backprop"],
-            "ratio_adaptive": mean_ratio["adaptive"],
-            "ratio_fixed": mean_ratio["fixed"],
-            "expected_backprop": expected,
-        },
-        outcome=abs(mean_ratio["backprop"] / expected - 1) <= 0.01
-        and mean_ratio["adaptive"] >= 100 * mean_ratio["backprop"],
-        notes="The backpercolation signal still shrinks in norm by about √(σ')^layers, because only a "
-        "fraction of the nodes carries it; per pass it is not multiplied by σ' at every node.",
-    )
-    ctx.legacy_claim(
-        id="bs-backperc-trains",
-        paper=PAPER,
-        where="§10.2",
-        statement="Exact gradients are not necessary: backpropagation tolerates the noise of backpercolation "
-        "(whose ensemble average it is).",
-        criterion="Same initialization and steps: adaptive backpercolation reaches ≥ 90% of backprop's test "
-        "accuracy; inconclusive unless backprop itself reaches twice chance accuracy.",
-        measured={f"test_acc_{r}": results[r]["test_acc"] for r in RULES}
-        | {f"train_loss_{r}": results[r]["train_loss"] for r in RULES},
-        outcome=None
-        if results["backprop"]["test_acc"] < 2 / train.n_classes
-        else results["adaptive"]["test_acc"] >= 0.9 * results["backprop"]["test_acc"],
-    )
+    ctx.check(ATTENUATION, abs(mean_ratio["backprop"] / expected - 1) <= 0.01
+              and mean_ratio["adaptive"] >= 100 * mean_ratio["backprop"],
+              {"ratio_backprop": mean_ratio["backprop"], "ratio_adaptive": mean_ratio["adaptive"],
+               "ratio_fixed": mean_ratio["fixed"], "expected_backprop": expected})
+    learned = [_learned(r["backprop_lr"]["losses"]) and _learned(r["backprop_small"]["losses"]) for r in per.values()]
+    ctx.claim(SMALL_LR, [a - b for a, b in zip(gap["lr"], gap["small"])], regime_met=learned,
+              regime_values={"final_loss_backprop_lr": [float(r["backprop_lr"]["losses"][-1]) for r in per.values()],
+                             "final_loss_backprop_small": [float(r["backprop_small"]["losses"][-1])
+                                                           for r in per.values()]},
+              regime_reason="backprop did not halve its training loss at one of the learning rates",
+              measured={"gap_lr": gap["lr"], "gap_small_lr": gap["small"]})
+    acc = {rule: [r[f"{rule}_lr"]["test_acc"] for r in per.values()] for rule in RULES}
+    ctx.claim(TRAINS, [a / b for a, b in zip(acc["adaptive"], acc["backprop"])],
+              regime_met=[r["backprop_lr"]["test_acc"] >= 2 * r["chance"]["test_acc"] for r in per.values()],
+              regime_values={"test_acc_backprop": acc["backprop"]},
+              regime_reason="backprop did not reach twice chance test accuracy",
+              measured={f"test_acc_{rule}": v for rule, v in acc.items()})

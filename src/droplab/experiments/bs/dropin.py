@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive, check_probability
 from droplab.dynamics import unit_activity
+from droplab.experiments.claims import ClaimSpec, Criterion
 from droplab.experiments.common import load_task, train_stage
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -40,7 +41,7 @@ class DropinConfig(ExperimentConfig):
     q_input: float = 0.2
     q_hidden: float = 0.5
     lr: float = 1e-3
-    steps: int = 3000
+    steps: int = 1500
     batch_size: int = 64
     n_probe: int = 50
     n_samples: int = 500
@@ -62,8 +63,8 @@ class DropinConfig(ExperimentConfig):
             raise ValueError("hidden must list at least one hidden width")
 
 
-def _net(cfg: DropinConfig, n_in: int, n_out: int, variant: str) -> nn.Module:
-    torch.manual_seed(cfg.seed)  # the same initialization for every variant
+def _net(cfg: DropinConfig, n_in: int, n_out: int, variant: str, seed: int) -> nn.Module:
+    torch.manual_seed(seed)  # the same initialization for every variant
     if variant == "none":
         return FNN([n_in, *cfg.hidden, n_out], "logistic")
     layer = (lambda q: BernoulliDropout(q, scale="none")) if variant == "dropout" else Dropin
@@ -71,35 +72,60 @@ def _net(cfg: DropinConfig, n_in: int, n_out: int, variant: str) -> nn.Module:
     return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=rates, noise=layer)
 
 
+QUOTE = ("'simulations show that dropin behaves very differently and in fact does not work. The reason can be "
+         "understood … since setting units to 1 tends to maximize variances, rather than minimizing them.' (§11.6)")
+FAILS = ClaimSpec(
+    id="bs-dropin-fails", kind="claim", where="§11.6",
+    statement="Dropin, setting units to 1 instead of 0, behaves very differently from dropout and does not work.",
+    quote=QUOTE, paper_value="dropin 'does not work' (no number given)",
+    criterion=Criterion(quantity="paired difference (the lower of dropout's and the noiseless net's test accuracy − "
+                                 "dropin's), same net, data, initialization and training", op=">", threshold=0.02,
+                        reading="'does not work' read as: dropin is worse than both alternatives by more than 2 "
+                                "accuracy points."),
+    method="paired-t", regime="dropout or the noiseless net reaches twice chance test accuracy (the task is learned)")
+VARIANCE = ClaimSpec(
+    id="bs-dropin-variance", kind="claim", where="§11.6–11.7, eq. 189",
+    statement="Setting units to 1 tends to maximize the dropout variances, rather than minimizing them.",
+    quote=QUOTE, paper_value="larger variances under dropin",
+    criterion=Criterion(quantity="paired difference (dropin − dropout) of the median across-mask std of hidden units "
+                                 "on probe inputs at the end of training", op=">", threshold=0.0,
+                        reading="'maximize variances rather than minimizing them' read as larger unit variances "
+                                "under dropin than under dropout after the same training."),
+    method="paired-t", regime="both nets trained for the configured steps from the same initialization")
+
+
+def _one_seed(cfg: DropinConfig, ctx: RunContext, seed: int) -> tuple[list[dict[str, Any]], dict[str, Tensor]]:
+    """Train the three variants of one seed from one initialization; test accuracy and unit stds on the probe."""
+    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
+    tc = TrainConfig(optimizer="adam", lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, seed=seed)
+    probe = test.x[: cfg.n_probe]
+    rows: list[dict[str, Any]] = []
+    stds: dict[str, Tensor] = {}
+    for variant in VARIANTS:
+        model = _net(cfg, train.in_features, train.n_classes, variant, seed)
+        metrics = train_stage(ctx, f"train_{variant}_s{seed}", model, nn.functional.cross_entropy, train, test, tc)
+        _, std, _ = unit_activity(model, probe, cfg.n_samples, torch.Generator().manual_seed(seed + 1))
+        stds[variant] = torch.cat([s.reshape(-1) for s in std])
+        rows.append({"seed": seed, "variant": variant, "test_acc": metrics["test_acc"],
+                     "train_acc": metrics["train_acc"], "train_loss": metrics["train_loss"],
+                     "median_unit_std": float(stds[variant].median()),
+                     "mean_unit_std": float(stds[variant].mean()), "chance": 1 / train.n_classes})
+    return rows, stds
+
+
 @experiment(
     "bs-dropin",
     paper=PAPER,
     reproduces="§11.6: dropin vs dropout vs no noise; dropin 'does not work'",
     config=DropinConfig,
+    claims=[FAILS, VARIANCE],
 )
 def run(cfg: DropinConfig, ctx: RunContext) -> None:
-    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
-    tc = TrainConfig(optimizer="adam", lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed)
-    probe = test.x[: cfg.n_probe]
-    rows: list[dict[str, Any]] = []
-    stds: dict[str, Tensor] = {}
-    for variant in VARIANTS:
-        model = _net(cfg, train.in_features, train.n_classes, variant)
-        metrics = train_stage(ctx, f"train_{variant}", model, nn.functional.cross_entropy, train, test, tc)
-        _, std, _ = unit_activity(model, probe, cfg.n_samples, torch.Generator().manual_seed(cfg.seed + 1))
-        stds[variant] = torch.cat([s.reshape(-1) for s in std])
-        rows.append(
-            {
-                "variant": variant,
-                "test_acc": metrics["test_acc"],
-                "train_acc": metrics["train_acc"],
-                "train_loss": metrics["train_loss"],
-                "median_unit_std": float(stds[variant].median()),
-                "mean_unit_std": float(stds[variant].mean()),
-            }
-        )
-    ctx.table("variants", rows)
-    by = {r["variant"]: r for r in rows}
+    results = {s: _one_seed(cfg, ctx, s) for s in ctx.seeds()}
+    ctx.table("variants", [r for rows, _ in results.values() for r in rows])
+    per = {s: {r["variant"]: r for r in rows} for s, (rows, _) in results.items()}
+    by = per[ctx.seeds()[0]]
+    stds = results[ctx.seeds()[0]][1]
 
     fig, ax = subplots(1, 2, figsize=(10, 3.8))
     ax[0].bar(
@@ -119,36 +145,20 @@ def run(cfg: DropinConfig, ctx: RunContext) -> None:
     ctx.figure(
         fig,
         "dropin",
-        f"{PAPER}, §11.6: test accuracy of the same logistic net trained with dropout "
+        f"{ctx.paper}, §11.6: test accuracy of the same logistic net trained with dropout "
         f"(q = {cfg.q_hidden} hidden, {cfg.q_input} input), dropin (units set to 1 with the same q) and no "
-        f"noise; right, the across-mask standard deviation of hidden units on {cfg.n_probe} test inputs.",
+        f"noise; right, the across-mask standard deviation of hidden units on {cfg.n_probe} test inputs (seed "
+        f"{ctx.seeds()[0]}).",
+        claims=[FAILS.id, VARIANCE.id],
     )
 
-    ctx.legacy_claim(
-        id="bs-dropin-fails",
-        paper=PAPER,
-        where="§11.6",
-        statement="Dropin, setting units to 1 instead of 0, behaves very differently from dropout and does "
-        "not work.",
-        criterion=f"Dropin's test accuracy is lower than both dropout's and the noiseless net's by more "
-        f"than {cfg.margin} (same net, data, initialization and training); inconclusive unless dropout or "
-        "the noiseless net reaches twice chance accuracy.",
-        measured={f"test_acc_{v}": by[v]["test_acc"] for v in VARIANTS},
-        outcome=None
-        if max(by["dropout"]["test_acc"], by["none"]["test_acc"]) < 2 / train.n_classes
-        else by["dropin"]["test_acc"] < min(by["dropout"]["test_acc"], by["none"]["test_acc"]) - cfg.margin,
-    )
-    ctx.legacy_claim(
-        id="bs-dropin-variance",
-        paper=PAPER,
-        where="§11.6–11.7, eq. 189",
-        statement="Setting units to 1 tends to maximize the dropout variances, rather than minimizing them.",
-        criterion="The median across-mask std of hidden units on the probe inputs is larger under dropin "
-        "than under dropout at the end of training.",
-        measured={
-            "median_std_dropin": by["dropin"]["median_unit_std"],
-            "median_std_dropout": by["dropout"]["median_unit_std"],
-            "mean_std": {v: by[v]["mean_unit_std"] for v in ("dropin", "dropout")},
-        },
-        outcome=by["dropin"]["median_unit_std"] > by["dropout"]["median_unit_std"],
-    )
+    acc = {v: [p[v]["test_acc"] for p in per.values()] for v in VARIANTS}
+    ctx.claim(FAILS, [min(d, n) - i for d, n, i in zip(acc["dropout"], acc["none"], acc["dropin"])],
+              regime_met=[max(p["dropout"]["test_acc"], p["none"]["test_acc"]) >= 2 * p["none"]["chance"]
+                          for p in per.values()],
+              regime_values={f"test_acc_{v}": acc[v] for v in ("dropout", "none")},
+              regime_reason="neither dropout nor the noiseless net reached twice chance test accuracy",
+              measured={f"test_acc_{v}": acc[v] for v in VARIANTS})
+    med = {v: [p[v]["median_unit_std"] for p in per.values()] for v in ("dropin", "dropout")}
+    ctx.claim(VARIANCE, [a - b for a, b in zip(med["dropin"], med["dropout"])],
+              measured={f"median_std_{v}": m for v, m in med.items()})

@@ -169,8 +169,8 @@ def run(cfg: NWGMSamplingConfig, ctx: RunContext) -> None:
         a.hist(hists[name].numpy(), bins=50, color="tab:blue", alpha=0.8)
         a.set(title=f"{name}", xlabel="NWGM of a sample of 100 values", ylabel="count")
     fig.tight_layout()
-    ctx.figure(fig, "fig91", f"{ctx.paper}, Fig. 9.1: histograms of the NWGM of {cfg.sample_size} values drawn from four "
-               f"distributions, {cfg.repetitions_hist} repetitions.", claims=[c.id for c in FIG91.values()])
+    ctx.figure(fig, "fig91", f"{ctx.paper}, Fig. 9.1: histograms of the NWGM of {cfg.sample_size} values drawn "
+               f"from four distributions, {cfg.repetitions_hist} repetitions.", claims=[c.id for c in FIG91.values()])
     fig, ax = subplots(1, 2, figsize=(10, 4))
     for name in DISTRIBUTIONS:
         rows = [r for r in corr_rows if r["distribution"] == name and r["seed"] == ctx.seeds()[0]]

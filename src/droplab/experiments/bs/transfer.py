@@ -157,6 +157,6 @@ def run(cfg: TransferConfig, ctx: RunContext) -> None:
     ax[2].set(xlabel="σ (std of S)", ylabel="E σ′(S)", title="App. D derivative approximations")
     for x in ax:
         x.legend(fontsize=7)
-    ctx.figure(fig, "transfer", f"{ctx.paper}, §7.2 and App. A, D, F: expectations of ReLU, logistic and its derivative "
-               f"for Gaussian S (closed forms / approximations as lines, Monte Carlo with K = {k} as dots).",
+    ctx.figure(fig, "transfer", f"{ctx.paper}, §7.2 and App. A, D, F: expectations of ReLU, logistic and its "
+               f"derivative for Gaussian S (closed forms / approximations as lines, Monte Carlo with K = {k} as dots).",
                claims=[PROBIT.id])
