@@ -1,4 +1,7 @@
-"""Atomic file writes and safe loading: a reader never sees a half-written result."""
+"""Atomic file writes and safe loading: a reader never sees a half-written result.
+
+Files are created with mode ``0o666`` less the process umask, as ``open()`` would create them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import csv
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,10 +17,20 @@ from typing import Any
 import torch
 
 
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path`` (a hidden ``.NAME.RANDOM.tmp``), mode 0o666 less the umask."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def _replace_with(path: Path, write: Callable[[Any], None], mode: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, mode) as fh:
             write(fh)
@@ -42,6 +55,22 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and obj != obj:
         return None
     return obj
+
+
+def read_json(path: Path, expect: type | None = None) -> Any:
+    """Read a JSON file; a one-line ``ValueError`` naming the file if it is missing, unreadable, not
+    JSON, or (with ``expect``: ``dict`` or ``list``) not a JSON object / array."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not readable JSON: {exc}") from None
+    if expect is not None and not isinstance(value, expect):
+        kind = {dict: "an object", list: "an array"}.get(expect, expect.__name__)
+        raise ValueError(f"{path} must hold a JSON {kind}, got {type(value).__name__}")
+    return value
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -2,13 +2,15 @@
 
     droplab list
     droplab run ID [--profile P] [--set key=value ...] [--out DIR] [--resume]
-    droplab reproduce [--profile P] [--only ID ...] [--out DIR] [--resume]
+    droplab reproduce [--profile P] [--only ID ...] [--out DIR] [--fresh]
     droplab report RUN_DIR... [--out DIR]
     droplab claims [ID ...] [--json | --markdown]
     droplab sweep ID --grid key=v1,v2 [--seeds N] [--workers K] [--backend local|ray] [--resume]
     droplab data NAME [--split S] [--download]
 
-Global options: ``--data-dir`` (sets ``$DROPLAB_DATA``), ``--threads``.
+Global options: ``--data-dir`` (sets ``$DROPLAB_DATA``), ``--threads`` (torch CPU threads, default
+:data:`DEFAULT_THREADS` for a run, every experiment of ``reproduce`` and every sweep point alike:
+float sums are split by thread, so results depend on the count).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 import click
 
 from droplab.experiments.config import PROFILE_NAMES
+
+DEFAULT_THREADS = 1
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
@@ -35,16 +39,16 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with local dataset files (default $DROPLAB_DATA or ~/.droplab/data).")
-@click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads.")
+@click.option("--threads", type=click.IntRange(1), default=DEFAULT_THREADS, show_default=True,
+              help="torch CPU threads of a run and of each sweep point (results depend on it: float sums).")
 @click.version_option(package_name="droplab")
-def main(data_dir: str | None, threads: int | None) -> None:
+def main(data_dir: str | None, threads: int) -> None:
     """droplab: dropout variants, analyses and the reproduction of four papers' claims."""
     if data_dir:
         os.environ["DROPLAB_DATA"] = data_dir
-    if threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
 
 
 @main.command("list")
@@ -86,7 +90,8 @@ def claims(ids: tuple[str, ...], as_json: bool, as_markdown: bool) -> None:
 @click.argument("experiment_id")
 @profile_opt
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/ID).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default runs/PROFILE/ID).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out, reusing finished stages.")
 @click.option("--device", default=None, help="torch device, e.g. cpu or cuda.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
@@ -104,7 +109,7 @@ def run(experiment_id: str, profile: str, sets: tuple[str, ...], out: str | None
     if print_config:
         click.echo(exp.config.for_profile(profile, overrides).describe())
         return
-    path = Path(out or Path("runs") / experiment_id)
+    path = Path(out or Path("runs") / profile / experiment_id)
     ctx = run_experiment(exp, path, profile=profile, overrides=overrides, resume=resume, progress=not no_progress)
     html_path, _ = write_report([path], path, current_hash=claims_hash())
     for c in ctx.claims:
@@ -117,24 +122,34 @@ def run(experiment_id: str, profile: str, sets: tuple[str, ...], out: str | None
 @click.option("--only", multiple=True, metavar="ID", help="Run only experiments whose id starts with this.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for the run directories and the report (default runs/reproduce-PROFILE).")
-@click.option("--resume", is_flag=True, help="Skip finished experiments and resume interrupted ones.")
+@click.option("--fresh", is_flag=True, help="Delete the selected experiments' run directories and start over.")
+@click.option("--resume", is_flag=True, hidden=True)  # the default since reruns resume; kept for old command lines
 @click.option("--device", default=None, help="torch device, e.g. cpu or cuda.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def reproduce(profile: str, only: tuple[str, ...], out: str | None, resume: bool, device: str | None,
+def reproduce(profile: str, only: tuple[str, ...], out: str | None, fresh: bool, resume: bool, device: str | None,
               no_progress: bool) -> None:
-    """Run every registered experiment and write the report (claims table first)."""
+    """Run every registered experiment and write the report (claims table first).
+
+    A rerun resumes: complete experiments are reused, unfinished ones continue (--fresh starts over).
+    One line per experiment started and finished goes to stderr, with k of N and an ETA.
+    """
+    from tqdm.auto import tqdm
+
     from droplab.experiments import claims_hash
     from droplab.experiments import reproduce as run_all
     from droplab.reports import write_report
 
+    if fresh and resume:
+        raise click.UsageError("--fresh and --resume exclude each other (reruns resume by default)")
     path = Path(out or Path("runs") / f"reproduce-{profile}")
-    dirs, failed = run_all(path, profile=profile, only=only, resume=resume, progress=not no_progress,
-                           overrides={"device": device} if device else None)
+    dirs, failed = run_all(path, profile=profile, only=only, fresh=fresh, progress=not no_progress,
+                           overrides={"device": device} if device else None,
+                           log=lambda line: tqdm.write(line, file=sys.stderr))
     html_path, md_path = write_report(dirs, path, current_hash=claims_hash())
     click.echo(f"report: {html_path}\nmarkdown: {md_path}")
     if failed:
-        raise click.ClickException(f"{len(failed)} experiment(s) failed: {', '.join(failed)}; "
-                                   "fix and rerun with --resume")
+        raise click.ClickException(f"{len(failed)} experiment(s) failed: {', '.join(failed)}; their run.json and "
+                                   "traceback.txt say why; rerun to retry them (finished work is kept)")
 
 
 @main.command()
@@ -158,14 +173,16 @@ def report(run_dirs: tuple[str, ...], out: str | None, metrics: tuple[str, ...])
 @main.command()
 @click.argument("experiment_id")
 @click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...",
-              help="An axis of the grid (repeatable); tuple values use ';' between items, e.g. hidden=32;32,64;64.")
+              help="An axis of the grid (repeatable); tuple values use ';' between items, quoted for the "
+                   "shell: --grid 'hidden=32;32,64;64'.")
 @click.option("--seeds", type=int, default=1, show_default=True, help="Seeds 0..N-1 per grid point.")
 @profile_opt
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Fixed overrides for every point.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel points (local pool or Ray).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Sweep directory (default runs/sweep-ID).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Sweep directory (default runs/PROFILE/sweep-ID).")
 @click.option("--resume", is_flag=True, help="Run only the points that are missing or failed.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress display.")
 def sweep(experiment_id: str, grid: tuple[str, ...], seeds: int, profile: str, sets: tuple[str, ...], workers: int,
@@ -175,7 +192,7 @@ def sweep(experiment_id: str, grid: tuple[str, ...], seeds: int, profile: str, s
     from droplab.sweeps import make_sweep, parse_axes, run_sweep, write_manifest
 
     sw = make_sweep(experiment_id, parse_axes(list(grid)), seeds=seeds, profile=profile, base=_parse_sets(sets))
-    path = Path(out or Path("runs") / f"sweep-{experiment_id}")
+    path = Path(out or Path("runs") / profile / f"sweep-{experiment_id}")
     write_manifest(path, sw, resume)
     statuses = run_sweep(sw, path, workers=workers, backend=backend, address=address, progress=not no_progress)
     html_path, _ = write_sweep_report(path)
@@ -206,19 +223,17 @@ def data(name: str, split: str | None, download: bool) -> None:
 
 
 def entry() -> None:
-    """Console entry: one-line errors for bad input, a resume hint on Ctrl-C."""
+    """Console entry: one-line errors for bad input and unusable paths, a resume hint on Ctrl-C."""
     try:
         main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted: finished work is saved; rerun with --resume to continue", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted: finished work is saved; rerun with --resume to continue", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("interrupted: finished work is saved; rerun the same command (run and sweep: with --resume) "
+                   "to continue", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except ValueError as exc:
+    except (ValueError, TypeError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 

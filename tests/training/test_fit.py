@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 import torch
 from torch import nn
@@ -62,6 +65,55 @@ def test_resume_after_interruption_is_exact(tmp_path, optimizer, batch):
     assert result.steps == 40
     assert torch.equal(params(resumed), params(ref))
     assert torch.equal(rec2.trajectory(), rec_ref.trajectory())
+
+
+class SigintLoss:
+    """The loss, sending this process a real SIGINT (``times`` of them) during its ``at``-th call:
+    mid-step, after the forward pass drew its masks and before the update."""
+
+    def __init__(self, at: int, times: int = 1) -> None:
+        self.at, self.times, self.calls = at, times, 0
+
+    def __call__(self, out, y):
+        self.calls += 1
+        if self.calls == self.at:
+            for _ in range(self.times):
+                os.kill(os.getpid(), signal.SIGINT)
+        return LOSS(out, y)
+
+
+@pytest.mark.parametrize("at,times,saved_at", [
+    (1, 1, 1), (12, 1, 12), (14, 1, 14), (40, 1, 40),  # first step, mid-way, at a periodic save, last step
+    (23, 2, 21),  # a second Ctrl-C interrupts at once: the periodic checkpoint of step 21 stands
+], ids=["first", "mid", "periodic", "last", "twice"])
+def test_sigint_at_any_step_resumes_exactly(tmp_path, at, times, saved_at):
+    cfg = TrainConfig(optimizer="sgd", lr=0.05, steps=40, batch_size=64, momentum=0.9, checkpoint_every=7)
+    ref, rec_ref = make_model(), RecordParameters(every=3)
+    fit(ref, LOSS, DS.x, DS.y, cfg, callbacks=[rec_ref])
+
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(make_model(), SigintLoss(at, times), DS.x, DS.y, cfg, callbacks=[RecordParameters(every=3)],
+            checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=True)["steps"] == saved_at  # the step Ctrl-C arrived in is kept
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    resumed, rec = make_model(seed=5), RecordParameters(every=3)
+    result = fit(resumed, LOSS, DS.x, DS.y, cfg, callbacks=[rec], checkpoint=ckpt)
+    assert result.steps == 40 and torch.equal(params(resumed), params(ref))
+    assert torch.equal(rec.trajectory(), rec_ref.trajectory())
+
+
+def test_early_stop_is_part_of_the_checkpoint(tmp_path):
+    """A kill after the stop but before the caller caches the result: the resume stops there too."""
+    cfg = TrainConfig(optimizer="adam", lr=1e-2, steps=2000, stop_loss=0.3, eval_every=10, checkpoint_every=7)
+    ckpt = tmp_path / "ckpt.pt"
+    model = make_model()
+    first = fit(model, LOSS, DS.x, DS.y, cfg, checkpoint=ckpt)
+    assert first.stopped == "stop_loss" and first.steps < 2000
+    resumed = make_model(seed=3)
+    again = fit(resumed, LOSS, DS.x, DS.y, cfg, checkpoint=ckpt)
+    assert (again.steps, again.stopped, again.losses) == (first.steps, "stop_loss", first.losses)
+    assert torch.equal(params(resumed), params(model))
 
 
 def test_stop_loss_stops_on_the_evaluation_loss():

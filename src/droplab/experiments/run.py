@@ -14,7 +14,11 @@ A run directory holds::
 
 Every file is written atomically; ``run.json`` says ``complete`` only after everything else is
 written, so an interrupted run is never mistaken for a finished one, and its finished stages
-are reused by ``--resume``.
+are reused by ``--resume``. Nothing is written before the directory is known to be usable (a
+writable place, no other process in it, and for ``--resume`` the same experiment, config and
+torch thread count); an unfinished run that left no finished work is simply started over.
+A run that raised or was stopped by Ctrl-C says ``failed`` with the reason (``traceback.txt``
+holds the traceback of an error).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -77,10 +83,53 @@ def read_run(path: Path) -> dict[str, Any]:
     meta = path / "run.json"
     if not meta.is_file():
         raise ValueError(f"RUN_DIR {path} is not a droplab run directory (no run.json)")
+    return _io.read_json(meta, dict)
+
+
+def read_claims(path: Path) -> list[dict[str, Any]]:
+    """Read a run directory's ``claims.json``: a list of records, each with at least ``id`` and
+    ``verdict`` (what a report counts); a one-line error naming the file otherwise."""
+    file = Path(path) / "claims.json"
+    records = _io.read_json(file, list)
+    for i, rec in enumerate(records):
+        missing = [k for k in ("id", "verdict") if not isinstance(rec, dict) or k not in rec]
+        if missing:
+            raise ValueError(f"{file}: record {i} has no {' or '.join(missing)}")
+    return records
+
+
+def check_out_dir(path: Path, flag: str = "--out") -> None:
+    """``path`` is, or can be made, a directory this process writes in; else a one-line error."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path} is a file, not a directory")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag} {path}: {existing} is a file, so no directory can be made under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: {existing} is not writable by this user")
+
+
+def _lock(path: Path) -> IO[str] | None:
+    """Hold ``path/.lock`` exclusively (released when closed or when the process dies)."""
     try:
-        return json.loads(meta.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"RUN_DIR {path} has a corrupt run.json: {exc}") from None
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    fh = open(path / ".lock", "a")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise ValueError(f"--out {path} is in use by another droplab process; wait for it or stop it") from None
+    return fh
+
+
+def _has_finished_work(path: Path) -> bool:
+    """Whether a run directory holds cached stages or checkpoints (what ``--resume`` reuses)."""
+    return any(p.is_file() for sub in ("stages", "checkpoints") for p in (path / sub).rglob("*"))
 
 
 class RunContext:
@@ -107,35 +156,67 @@ class RunContext:
 
     # ---------------------------------------------------------------- lifecycle
     def _open(self, resume: bool) -> None:
-        cfg = self.config.to_dict()
+        cfg = _io.to_jsonable(self.config.to_dict())
+        check_out_dir(self.path)
+        self._lock_file: IO[str] | None = None
         if (self.path / "run.json").exists():
-            meta = read_run(self.path)
-            if not resume:
-                raise ValueError(f"--out {self.path} already holds a run ({meta.get('status')}); "
-                                 "pass --resume to continue it or choose another --out")
-            old = json.loads((self.path / "config.json").read_text())
-            if meta.get("experiment") != self.experiment_id or old != _io.to_jsonable(cfg):
-                raise ValueError(f"--resume: {self.path} holds experiment {meta.get('experiment')!r} "
-                                 "with a different config; resume with the same id, profile and --set values")
-            if meta.get("status") == "complete":
-                self._load_outputs()
-        elif self.path.exists() and any(self.path.iterdir()):
+            self._lock_file = _lock(self.path)
+            try:
+                if self._continue(resume, cfg):
+                    return
+            except BaseException:
+                self.close()
+                raise
+        elif self.path.exists() and any(p.name != ".lock" for p in self.path.iterdir()):
             raise ValueError(f"--out {self.path} exists and is not a droplab run directory; choose an empty path")
-        self.path.mkdir(parents=True, exist_ok=True)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock_file = _lock(self.path)
         _io.write_json(self.path / "config.json", cfg)
         _io.write_json(self.path / "environment.json", environment(self.config.seed, self.config.device))
-        if not self.complete:
-            self._write_meta("running")
+        self._write_meta("running")
+
+    def _continue(self, resume: bool, cfg: dict[str, Any]) -> bool:
+        """Check an existing run directory; True if it is complete (its outputs are loaded)."""
+        meta = read_run(self.path)
+        status = meta.get("status")
+        if status != "complete" and not _has_finished_work(self.path):
+            for p in self.path.iterdir():  # an attempt that left nothing to reuse: start over
+                if p.name != ".lock":
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+            return False
+        if not resume:
+            raise ValueError(f"--out {self.path} already holds a run ({status}); "
+                             "pass --resume to continue it or choose another --out")
+        old = _io.read_json(self.path / "config.json", dict)
+        if meta.get("experiment") != self.experiment_id or old != cfg:
+            raise ValueError(f"--resume: {self.path} holds experiment {meta.get('experiment')!r} "
+                             "with a different config; resume with the same id, profile and --set values")
+        if status == "complete":
+            self._load_outputs()
+            return True
+        env = self.path / "environment.json"
+        threads = _io.read_json(env, dict).get("torch_threads") if env.is_file() else None
+        if threads is not None and threads != torch.get_num_threads():
+            raise ValueError(f"--resume: {self.path} was started with {threads} torch thread(s), this process has "
+                             f"{torch.get_num_threads()}; float sums depend on it, so resume with --threads {threads}")
+        return False
+
+    def close(self) -> None:
+        """Release the run directory (its lock); done by :func:`run_experiment` when it returns."""
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
     @property
     def complete(self) -> bool:
         meta = self.path / "run.json"
-        return meta.is_file() and json.loads(meta.read_text()).get("status") == "complete"
+        return meta.is_file() and read_run(self.path).get("status") == "complete"
 
     def _load_outputs(self) -> None:
-        self.metrics = json.loads((self.path / "metrics.json").read_text())
-        self.claims = [Record(**c) for c in json.loads((self.path / "claims.json").read_text())]
-        self.figures = json.loads((self.path / "figures.json").read_text())
+        self.metrics = _io.read_json(self.path / "metrics.json", dict)
+        self.claims = [Record(**c) for c in read_claims(self.path)]
+        self.figures = _io.read_json(self.path / "figures.json", list)
 
     def _write_meta(self, status: str, error: str | None = None) -> None:
         meta = {"experiment": self.experiment_id, "profile": self.profile, "status": status, "updated": _now(),
@@ -152,9 +233,13 @@ class RunContext:
         _io.write_json(self.path / "claims.json", [c.to_dict() for c in self.claims])
         _io.write_json(self.path / "figures.json", self.figures)
         _io.write_json(self.path / "timing.json", self.timing)
+        (self.path / "traceback.txt").unlink(missing_ok=True)  # of an earlier, failed attempt
         self._write_meta("complete")
 
-    def fail(self, error: str) -> None:
+    def fail(self, error: str, traceback: str | None = None) -> None:
+        """Mark the run ``failed`` with a one-line ``error``; keep ``traceback`` in ``traceback.txt``."""
+        if traceback is not None:
+            _io.write_text(self.path / "traceback.txt", traceback)
         self._write_meta("failed", error)
 
     # ---------------------------------------------------------------- outputs
@@ -254,10 +339,10 @@ class RunContext:
         """Where a training loop named ``name`` keeps its resumable checkpoint."""
         return self.path / "checkpoints" / f"{name}.pt"
 
-    def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
+    def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
         """A progress bar over ``iterable`` (silent when progress is off or not a terminal)."""
-        return iter(tqdm(iterable, desc=f"{self.experiment_id}: {desc}", total=total, leave=False,
-                         disable=None if self.show_progress else True))
+        return tqdm(iterable, desc=f"{self.experiment_id}: {desc}", total=total, leave=False,
+                    disable=None if self.show_progress else True)
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU generator seeded from the config's seed plus ``offset`` (one per random stream)."""

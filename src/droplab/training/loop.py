@@ -1,14 +1,21 @@
 """Training loops: full-batch GD (the papers' choice, no SGD noise), mini-batch SGD and Adam.
 
-Deterministic on CPU: the same seed gives bit-identical parameters. A checkpoint holds the
-model, optimizer, schedule, RNG states, step, loss history and callback states, so a run
-interrupted at any point resumes to exactly the parameters of an uninterrupted run.
+Deterministic on CPU: the same seed (and the same torch thread count: float reductions are
+split by thread) gives bit-identical parameters. A checkpoint holds the model, optimizer,
+schedule, RNG states, step, loss history, callback states and whether training has stopped, and
+is only ever written between two steps, so a run interrupted at any point resumes to exactly the
+parameters of an uninterrupted run: Ctrl-C (SIGINT) during a step is held until that step ends,
+the checkpoint is written there, then ``KeyboardInterrupt`` is raised; a second Ctrl-C interrupts
+at once and leaves the last periodic checkpoint.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +74,8 @@ class TrainConfig:
         check_int("warmup", self.warmup, minimum=0)
         if self.chunk is not None:
             check_int("chunk", self.chunk, minimum=1)
+        if self.optimizer == "gd" and self.batch_size is not None:
+            raise ValueError("batch_size must be None for optimizer 'gd' (full batch); use 'sgd' for mini-batches")
 
 
 @dataclass
@@ -107,16 +116,17 @@ def full_loss(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: 
 
 def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor,
         cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), checkpoint: Path | None = None,
-        progress: Callable[[range], Any] | None = None) -> FitResult:
+        progress: Callable[[range], Iterable[int]] | None = None) -> FitResult:
     """Train ``model`` in place on ``(x, y)`` and return the loss history.
 
     The model is put in training mode for the updates (dropout on) and restored to its
     previous mode at the end. With ``checkpoint`` the state is saved every
-    ``cfg.checkpoint_every`` steps and on interruption, and an existing checkpoint is resumed.
+    ``cfg.checkpoint_every`` steps, at the end and at the step where Ctrl-C arrived, and an
+    existing checkpoint is resumed (one that records an early stop trains no further).
+    ``progress`` wraps the range of steps (e.g. in a tqdm bar); if what it returns has a
+    ``total`` (tqdm), that total is set to the steps done when training stops early.
     """
     cfg.validate()
-    if cfg.optimizer == "gd" and cfg.batch_size is not None:
-        raise ValueError("batch_size must be None for optimizer 'gd' (full batch); use 'sgd' for mini-batches")
     opt = _make_optimizer(model, cfg)
     sched = _make_schedule(opt, cfg)
     result = FitResult(steps=0)
@@ -125,45 +135,80 @@ def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor
         _restore(_io.torch_load(checkpoint), model, opt, sched, result, callbacks)
     was_training = model.training
     model.train()
-    steps = range(result.steps, cfg.steps)
+    last = cfg.steps if result.stopped == "steps" else result.steps  # a saved early stop is final
+    steps: Iterable[int] = range(result.steps, last)
+    if progress:
+        steps = progress(steps)  # type: ignore[arg-type]
 
     def save() -> None:
         if checkpoint is not None:
             _io.torch_save(checkpoint, _snapshot(model, opt, sched, result, callbacks))
 
     try:
-        for step in progress(steps) if progress else steps:
-            if cfg.batch_size is None:
-                xb, yb = x, y
-            else:
-                epoch, b = divmod(step, math.ceil(len(x) / cfg.batch_size))
-                idx = epoch_order(len(x), epoch, cfg.seed)[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                xb, yb = x[idx], y[idx]
-            opt.zero_grad(set_to_none=True)
-            loss = _backward(model, loss_fn, xb, yb, cfg)
-            opt.step()
-            sched.step()
-            result.steps = step + 1
-            result.losses.append(float(loss.detach()))
-            info = {"loss": result.losses[-1], "lr": opt.param_groups[0]["lr"]}
-            stop = any(bool(cb(result.steps, model, info)) for cb in callbacks)
-            if cfg.stop_loss is not None and result.steps % cfg.eval_every == 0:
-                if full_loss(model, loss_fn, x, y) <= cfg.stop_loss:
-                    result.stopped = "stop_loss"
+        with _interrupt_between_steps() as interrupted:
+            for step in steps:
+                if cfg.batch_size is None:
+                    xb, yb = x, y
+                else:
+                    epoch, b = divmod(step, math.ceil(len(x) / cfg.batch_size))
+                    idx = epoch_order(len(x), epoch, cfg.seed)[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                    xb, yb = x[idx], y[idx]
+                opt.zero_grad(set_to_none=True)
+                loss = _backward(model, loss_fn, xb, yb, cfg)
+                opt.step()
+                sched.step()
+                result.steps = step + 1
+                result.losses.append(float(loss.detach()))
+                info = {"loss": result.losses[-1], "lr": opt.param_groups[0]["lr"]}
+                stop = any(bool(cb(result.steps, model, info)) for cb in callbacks)
+                if cfg.stop_loss is not None and result.steps % cfg.eval_every == 0:
+                    if full_loss(model, loss_fn, x, y) <= cfg.stop_loss:
+                        result.stopped = "stop_loss"
+                        break
+                if stop:
+                    result.stopped = "callback"
                     break
-            if stop:
-                result.stopped = "callback"
-                break
-            if result.steps % cfg.checkpoint_every == 0:
-                save()
-    except KeyboardInterrupt:
-        save()
-        raise
+                held = interrupted()
+                if held or result.steps % cfg.checkpoint_every == 0:
+                    save()
+                if held:
+                    raise KeyboardInterrupt
+            save()  # the end, or the early stop with its reason: a resume trains no further
+            if result.stopped != "steps" and hasattr(steps, "total"):
+                steps.total = result.steps  # the bar ends full at the early stop
     finally:
         model.train(was_training)
-    save()
     result.final_eval_loss = full_loss(model, loss_fn, x, y)
     return result
+
+
+@contextmanager
+def _interrupt_between_steps() -> Iterator[Callable[[], bool]]:
+    """Hold a Ctrl-C (SIGINT) that arrives during a step until the step ends; yield "was one held?".
+
+    The loop then checkpoints at that step boundary and raises ``KeyboardInterrupt``; a held
+    Ctrl-C still pending when the block ends is raised there. A second Ctrl-C raises at once.
+    Only in the main thread and while SIGINT has Python's default handler (elsewhere a
+    ``KeyboardInterrupt`` propagates as usual and the last periodic checkpoint stands).
+    """
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield lambda: False
+        return
+
+    def hold(signum: int, frame: Any) -> None:
+        if held:
+            raise KeyboardInterrupt
+        held.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield lambda: bool(held)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _backward(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor,
@@ -194,6 +239,7 @@ def _snapshot(model, opt, sched, result, callbacks) -> dict[str, Any]:
     return {
         "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
         "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         "noise_rng": [g.get_state() if g is not None else None for g in _layer_generators(model)],
         "steps": result.steps, "losses": list(result.losses), "stopped": result.stopped,
         "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
@@ -205,6 +251,8 @@ def _restore(state, model, opt, sched, result, callbacks) -> None:
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng"):
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     for g, g_state in zip(_layer_generators(model), state["noise_rng"]):
         if g is not None and g_state is not None:
             g.set_state(g_state)

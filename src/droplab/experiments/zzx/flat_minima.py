@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from droplab._checks import check_choice, check_probability
+from droplab._checks import check_choice, check_int, check_positive, check_probability
 from droplab.data import Dataset
 from droplab.experiments.claims import ClaimSpec, Criterion
 from droplab.experiments.common import load_task, train_stage
@@ -101,6 +101,11 @@ class FlatMinimaConfig(ExperimentConfig):
             check_choice("also_granularity", self.also_granularity, GRANULARITIES)
         if not self.factors or any(not c > 1 for c in self.factors):
             raise ValueError(f"factors must be Definition 2 pre-factors > 1, got {self.factors}")
+        check_int("profile_points", self.profile_points, minimum=3)
+        for name in ("radius", "plot_radius", "tol") + (("level",) if self.level is not None else ()) + \
+                (("near_zero",) if self.near_zero is not None else ()):
+            check_positive(name, getattr(self, name))
+        _train_config(self).validate()
 
 
 @dataclass
