@@ -68,8 +68,8 @@ def read_json(path: Path, expect: type | None = None) -> Any:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not readable JSON: {exc}") from None
     if expect is not None and not isinstance(value, expect):
-        kind = {dict: "an object", list: "an array"}.get(expect, expect.__name__)
-        raise ValueError(f"{path} must hold a JSON {kind}, got {type(value).__name__}")
+        kind = {dict: "a JSON object", list: "a JSON array"}.get(expect, expect.__name__)
+        raise ValueError(f"{path} must hold {kind}, got {type(value).__name__}")
     return value
 
 

@@ -189,8 +189,9 @@ def sweep(experiment_id: str, grid: tuple[str, ...], seeds: int, profile: str, s
           backend: str, address: str | None, out: str | None, resume: bool, no_progress: bool) -> None:
     """Run the Cartesian product of --grid axes × seeds, then write the sweep report."""
     from droplab.reports import write_sweep_report
-    from droplab.sweeps import make_sweep, parse_axes, run_sweep, write_manifest
+    from droplab.sweeps import check_options, make_sweep, parse_axes, run_sweep, write_manifest
 
+    check_options(workers=workers, backend=backend, address=address)
     sw = make_sweep(experiment_id, parse_axes(list(grid)), seeds=seeds, profile=profile, base=_parse_sets(sets))
     path = Path(out or Path("runs") / profile / f"sweep-{experiment_id}")
     write_manifest(path, sw, resume)
@@ -225,11 +226,15 @@ def data(name: str, split: str | None, download: bool) -> None:
 def entry() -> None:
     """Console entry: one-line errors for bad input and unusable paths, a resume hint on Ctrl-C."""
     try:
-        main(standalone_mode=False)
+        main(prog_name="droplab", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted: finished work is saved; rerun the same command (run and sweep: with --resume) "
                    "to continue", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        hint = f" (see {exc.ctx.command_path} -h)" if exc.ctx else ""
+        click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -32,9 +32,10 @@ import shutil
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -60,18 +61,14 @@ def _git_commit() -> str | None:
 
 
 def environment(seed: int, device: str) -> dict[str, Any]:
-    """Versions, seed, git commit and device of this process."""
-    import matplotlib
-    import numpy
-    import scipy
-    import sklearn
+    """Versions, seed, git commit, device and torch thread count of this process."""
+    from importlib.metadata import version
 
     from droplab import __version__
 
     return {
         "droplab": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
-        "torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__,
+        "torch": torch.__version__, **{lib: version(lib) for lib in ("numpy", "scipy", "scikit-learn", "matplotlib")},
         "torch_threads": torch.get_num_threads(), "seed": seed, "device": device,
         "git_commit": _git_commit(),
     }
@@ -112,19 +109,20 @@ def check_out_dir(path: Path, flag: str = "--out") -> None:
         raise ValueError(f"{flag} {path}: {existing} is not writable by this user")
 
 
-def _lock(path: Path) -> IO[str] | None:
-    """Hold ``path/.lock`` exclusively (released when closed or when the process dies)."""
+def _lock(owner: object, path: Path) -> Callable[[], None]:
+    """Hold the directory ``path`` exclusively (an ``flock`` on it) until the returned release is
+    called, ``owner`` is garbage-collected or the process dies; a no-op where there is no ``flock``."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
-        return None
-    fh = open(path / ".lock", "a")
+        return lambda: None
+    fd = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        fh.close()
+        os.close(fd)
         raise ValueError(f"--out {path} is in use by another droplab process; wait for it or stop it") from None
-    return fh
+    return weakref.finalize(owner, os.close, fd)
 
 
 def _has_finished_work(path: Path) -> bool:
@@ -158,20 +156,20 @@ class RunContext:
     def _open(self, resume: bool) -> None:
         cfg = _io.to_jsonable(self.config.to_dict())
         check_out_dir(self.path)
-        self._lock_file: IO[str] | None = None
+        self._release: Callable[[], None] = lambda: None
         if (self.path / "run.json").exists():
-            self._lock_file = _lock(self.path)
+            self._release = _lock(self, self.path)
             try:
                 if self._continue(resume, cfg):
                     return
             except BaseException:
                 self.close()
                 raise
-        elif self.path.exists() and any(p.name != ".lock" for p in self.path.iterdir()):
+        elif self.path.exists() and any(self.path.iterdir()):
             raise ValueError(f"--out {self.path} exists and is not a droplab run directory; choose an empty path")
         else:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._lock_file = _lock(self.path)
+            self._release = _lock(self, self.path)
         _io.write_json(self.path / "config.json", cfg)
         _io.write_json(self.path / "environment.json", environment(self.config.seed, self.config.device))
         self._write_meta("running")
@@ -182,8 +180,7 @@ class RunContext:
         status = meta.get("status")
         if status != "complete" and not _has_finished_work(self.path):
             for p in self.path.iterdir():  # an attempt that left nothing to reuse: start over
-                if p.name != ".lock":
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
             return False
         if not resume:
             raise ValueError(f"--out {self.path} already holds a run ({status}); "
@@ -204,9 +201,7 @@ class RunContext:
 
     def close(self) -> None:
         """Release the run directory (its lock); done by :func:`run_experiment` when it returns."""
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+        self._release()
 
     @property
     def complete(self) -> bool:

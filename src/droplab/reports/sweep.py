@@ -113,7 +113,12 @@ def write_sweep_report(sweep_dir: Path, out: Path | None = None, metrics: list[s
         points.append((p.overrides, rec))
     rows = aggregate_rows(sweep.axes, points)
     records = [r for _, r in points]
-    names = metrics or sorted({k[:-5] for r in rows for k in r if k.endswith(" mean")})
+    known = sorted({k[:-5] for r in rows for k in r if k.endswith(" mean")})
+    unknown = [m for m in metrics or () if m not in known]
+    if unknown:
+        raise ValueError(f"--metric {unknown[0]!r} is not a numeric metric of this sweep's complete points; "
+                         f"known: {', '.join(known) or 'none yet'}")
+    names = metrics or known
     figures = []
     for name in names:
         rel = f"figures/grid-{len(figures):02d}.png"

@@ -234,6 +234,15 @@ def _ray(sweep: Sweep, sweep_dir: Path, todo: list[Point], workers: int, threads
             ray.shutdown()
 
 
+def check_options(*, workers: int, backend: str, address: str | None, threads: int = 1) -> None:
+    """The backend options of :func:`run_sweep`, checked (before a sweep directory is written)."""
+    check_choice("--backend", backend, BACKENDS)
+    check_int("--workers", workers, minimum=1)
+    check_int("--threads", threads, minimum=1)
+    if address and backend != "ray":
+        raise ValueError("--address is only for --backend ray")
+
+
 def run_sweep(sweep: Sweep, sweep_dir: Path, *, workers: int = 1, backend: str = "local",
               address: str | None = None, progress: bool = True, threads: int | None = None) -> dict[str, str]:
     """Run every point of ``sweep`` that is not complete; return ``{point name: status}``.
@@ -242,12 +251,8 @@ def run_sweep(sweep: Sweep, sweep_dir: Path, *, workers: int = 1, backend: str =
     """
     import torch
 
-    check_choice("--backend", backend, BACKENDS)
-    check_int("--workers", workers, minimum=1)
     threads = torch.get_num_threads() if threads is None else threads
-    check_int("threads", threads, minimum=1)
-    if address and backend != "ray":
-        raise ValueError("--address is only for --backend ray")
+    check_options(workers=workers, backend=backend, address=address, threads=threads)
     statuses = {p.name: point_status(sweep_dir, p) for p in sweep.points}
     todo = [p for p in sweep.points if statuses[p.name] != "complete"]
     prog = Progress(sweep_dir, len(sweep.points), len(sweep.points) - len(todo), progress)

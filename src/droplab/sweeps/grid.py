@@ -9,13 +9,13 @@ manifest and in each run's ``config.json``, never in a folder name.
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from droplab import _io
 from droplab.experiments.registry import get_experiment
+from droplab.experiments.run import check_out_dir
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ def make_sweep(experiment: str, axes: dict[str, list[str]], *, seeds: int = 1, p
 def write_manifest(path: Path, sweep: Sweep, resume: bool) -> None:
     """Create the sweep directory, or check that ``--resume`` continues the same sweep."""
     path = Path(path)
+    check_out_dir(path)
     manifest = path / "sweep.json"
     if manifest.is_file():
         if not resume:
@@ -99,5 +100,8 @@ def read_manifest(path: Path) -> Sweep:
     manifest = Path(path) / "sweep.json"
     if not manifest.is_file():
         raise ValueError(f"SWEEP_DIR {path} is not a droplab sweep directory (no sweep.json)")
-    d = json.loads(manifest.read_text())
-    return Sweep(d["experiment"], d["profile"], d["axes"], d["seeds"], [Point(**p) for p in d["points"]])
+    d = _io.read_json(manifest, dict)
+    try:
+        return Sweep(d["experiment"], d["profile"], d["axes"], d["seeds"], [Point(**p) for p in d["points"]])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{manifest} is not a droplab sweep manifest: {type(exc).__name__}: {exc}") from None
