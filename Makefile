@@ -22,8 +22,9 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# A rerun reuses finished experiments and resumes unfinished ones; `make reproduce FRESH=1` starts over.
 reproduce: $(STAMP)
-	$(BIN)/droplab reproduce --profile $(PROFILE)
+	$(BIN)/droplab reproduce --profile $(PROFILE) $(if $(FRESH),--fresh)
 
 bench: $(STAMP)
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -171,6 +172,8 @@ CASES = [  # (id, setup, args, message)
      "--workers must be an integer >= 1, got 0"),
     ("sweep address", None, ["sweep", "zzx-flat-minima", "--grid", "lr=0.1", "--address", "ray://h:1", "--out", "S2"],
      "--address is only for --backend ray"),
+    ("ray client", None, ["sweep", "zzx-flat-minima", "--grid", "lr=0.1", "--backend", "ray", "--address", "ray://h:1",
+                          "--out", "S2"], "needs Ray's client: pip install 'ray[client]'"),
     ("sweep out under a file", "file", ["sweep", "zzx-flat-minima", "--grid", "lr=0.1", "--out", "afile/S"],
      "afile is a file, so no directory can be made under it"),
     ("sweep seeds", None, ["sweep", "zzx-flat-minima", "--grid", "lr=0.1", "--seeds", "0", "--out", "S2"],
@@ -188,6 +191,8 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_bad_input_is_one_line(tmp_path, monkeypatch, droplab, setup, args, message):
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
+    if "ray://h:1" in args and "--backend" in args and importlib.util.find_spec("grpc") is not None:
+        pytest.skip("Ray's client is installed")
     if setup == "readonly" and os.geteuid() == 0:
         pytest.skip("root writes anywhere")
     monkeypatch.chdir(tmp_path)

@@ -27,6 +27,12 @@ def _create_temporary(path: Path) -> tuple[int, Path]:
             continue
 
 
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary of the atomic writer (left behind only by a killed process)."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def _replace_with(path: Path, write: Callable[[Any], None], mode: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

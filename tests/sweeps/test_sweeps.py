@@ -1,5 +1,6 @@
-"""Sweeps: a 2×2×2 grid completes, survives a kill and resumes losslessly, records failing points,
-and gives the same results on the local pool and on a local Ray instance."""
+"""Sweeps: a 2×2×2 grid completes, survives a kill (its workers die with it) and resumes losslessly,
+stops promptly on Ctrl-C, records failing points, gives the same results as the standalone runs
+(same thread count) and on the local pool as on a local Ray instance."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from droplab.experiments import run_experiment
 from droplab.reports import write_sweep_report
 from droplab.sweeps import make_sweep, parse_axes, read_manifest, run_sweep, write_manifest
 
@@ -53,25 +55,94 @@ def test_grid_completes_with_manifest_progress_and_report(reference):
     assert "zzx-fig1a-flatter (grid)" in md and "test_acc_dropout mean" in md and "seeds_done" in md
 
 
-def test_killed_sweep_resumes_without_rerunning_finished_points(reference, tmp_path):
-    out = tmp_path / "sweep"
-    proc = subprocess.Popen(sweep_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+def children(pid: int) -> set[int]:
+    """Live processes whose parent is ``pid`` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    out = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.add(pid)
+    return out
+
+
+def start_sweep(out: Path, done: int, resume: bool = False) -> tuple[subprocess.Popen, set[int]]:
+    """Start the sweep and wait until ``done`` points are complete; return it and its workers."""
+    proc = subprocess.Popen(sweep_cmd(out, *(["--resume"] if resume else [])), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:
         prog = out / "progress.json"
-        if prog.is_file() and json.loads(prog.read_text())["done"] >= 2:
+        if prog.is_file() and json.loads(prog.read_text())["done"] >= done:
             break
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, at once
-    proc.wait()
+    return proc, children(proc.pid)
+
+
+def wait_gone(pids: set[int]) -> set[int]:
+    deadline = time.time() + 30  # a hang guard, not a timing claim
+    while alive(pids) and time.time() < deadline:
+        time.sleep(0.05)
+    return alive(pids)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_interrupted_then_killed_sweep_resumes_without_rerunning_finished_points(reference, tmp_path):
+    out = tmp_path / "sweep"
+    # Ctrl-C (to the sweep process alone, as `kill -INT` does): no pending point starts, the workers
+    # stop, progress.json says what is done and that nothing runs.
+    proc, workers = start_sweep(out, done=1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and stderr.strip().startswith("interrupted:"), stderr
+    assert wait_gone(workers) == set()
+    progress = json.loads((out / "progress.json").read_text())
+    status = {p.name: json.loads((p / "run.json").read_text()) for p in (out / "points").iterdir()
+              if (p / "run.json").is_file()}
+    complete = [n for n, m in status.items() if m["status"] == "complete"]
+    stopped = [n for n, m in status.items() if m["status"] != "complete"]
+    assert progress["state"] == "interrupted" and progress["running"] == 0
+    assert progress["done"] == len(complete) and progress["pending"] == 8 - len(complete) - progress["failed"]
+    assert len(stopped) <= 2  # only the points running at the Ctrl-C (2 workers): no pending point started
+    assert all(status[n]["status"] == "running" or "interrupted" in status[n]["error"] for n in stopped)
+
+    # kill -9 of the sweep process alone (resumed): its workers die with it.
+    proc, workers = start_sweep(out, done=len(complete) + 2, resume=True)
+    assert len(workers) >= 2  # the pool's workers (and multiprocessing's resource tracker)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert wait_gone(workers) == set()
     finished = {p.name: (p / "run.json").stat().st_mtime_ns for p in (out / "points").iterdir()
-                if json.loads((p / "run.json").read_text())["status"] == "complete"}
+                if (p / "run.json").is_file() and json.loads((p / "run.json").read_text())["status"] == "complete"}
     assert 2 <= len(finished) < 8
     subprocess.run(sweep_cmd(out, "--resume"), check=True, capture_output=True)
     for name, mtime in finished.items():  # untouched: not rerun
         assert (out / "points" / name / "run.json").stat().st_mtime_ns == mtime
     assert results(out) == results(reference)
+
+
+def test_a_point_equals_the_same_run_standalone(reference, tmp_path):
+    """Same default thread count for a sweep point (a worker) and a run (here, this process)."""
+    point = read_manifest(reference).points[0]
+    env = json.loads((reference / "points" / point.name / "environment.json").read_text())
+    assert env["torch_threads"] == 1
+    run_experiment(EXP, tmp_path / "run", profile="smoke", overrides=point.overrides, progress=False)
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == \
+        (reference / "points" / point.name / "metrics.json").read_bytes()
 
 
 def test_failing_point_is_recorded_and_the_rest_complete(tmp_path, monkeypatch):

@@ -116,6 +116,24 @@ def test_early_stop_is_part_of_the_checkpoint(tmp_path):
     assert torch.equal(params(resumed), params(model))
 
 
+class Bar:
+    """A progress bar stand-in: iterates and has a ``total``, like tqdm."""
+
+    def __init__(self, steps: range) -> None:
+        self.steps, self.total = steps, len(steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+
+def test_progress_total_follows_an_early_stop():
+    bars = []
+    res = fit(make_model(), LOSS, DS.x, DS.y, TrainConfig(optimizer="adam", lr=1e-2, steps=2000, stop_loss=0.3,
+                                                          eval_every=10),
+              progress=lambda steps: bars.append(Bar(steps)) or bars[-1])
+    assert res.stopped == "stop_loss" and bars[0].total == res.steps < 2000
+
+
 def test_stop_loss_stops_on_the_evaluation_loss():
     model = make_model()
     res = fit(model, LOSS, DS.x, DS.y, TrainConfig(optimizer="adam", lr=1e-2, steps=2000, stop_loss=0.05,

@@ -127,7 +127,8 @@ def _lock(owner: object, path: Path) -> Callable[[], None]:
 
 def _has_finished_work(path: Path) -> bool:
     """Whether a run directory holds cached stages or checkpoints (what ``--resume`` reuses)."""
-    return any(p.is_file() for sub in ("stages", "checkpoints") for p in (path / sub).rglob("*"))
+    return any(p.is_file() and not _io.is_temporary(p) for sub in ("stages", "checkpoints")
+               for p in (path / sub).rglob("*"))
 
 
 class RunContext:
@@ -165,14 +166,14 @@ class RunContext:
             except BaseException:
                 self.close()
                 raise
-        elif self.path.exists() and any(self.path.iterdir()):
+        elif self.path.exists() and any(not _io.is_temporary(p) for p in self.path.iterdir()):
             raise ValueError(f"--out {self.path} exists and is not a droplab run directory; choose an empty path")
         else:
             self.path.mkdir(parents=True, exist_ok=True)
             self._release = _lock(self, self.path)
+        self._write_meta("running")  # first: a directory killed from here on is a run with nothing to reuse
         _io.write_json(self.path / "config.json", cfg)
         _io.write_json(self.path / "environment.json", environment(self.config.seed, self.config.device))
-        self._write_meta("running")
 
     def _continue(self, resume: bool, cfg: dict[str, Any]) -> bool:
         """Check an existing run directory; True if it is complete (its outputs are loaded)."""

@@ -17,6 +17,7 @@ training step and stop (``run.json`` says why; ``--resume`` continues them).
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import multiprocessing as mp
 import os
 import signal
@@ -118,12 +119,18 @@ class Progress:
         self.bar.close()
 
 
-def _die_with_parent(parent: int) -> None:
-    """Worker initializer: die when the sweep process dies; Ctrl-C is the parent's to pass on.
+_STOP: Any = None  # in a pool worker: the sweep's "Ctrl-C was pressed" event
+
+
+def _init_worker(parent: int, stop: Any) -> None:
+    """Pool worker initializer: die when the sweep process dies; Ctrl-C is the parent's to pass on.
 
     The worker leaves the terminal's process group (a Ctrl-C there reaches the sweep process
-    only) and ignores SIGINT between points.
+    only) and ignores SIGINT between points; ``stop`` is set by the parent before it passes a
+    Ctrl-C on, so a point the worker had not yet begun is skipped.
     """
+    global _STOP
+    _STOP = stop
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
@@ -142,8 +149,10 @@ def _die_with_parent(parent: int) -> None:
 
 def _run_point_local(*args: Any) -> dict[str, Any]:
     """:func:`run_point` in a pool worker, with Ctrl-C (passed on by the parent) live during the point."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # before looking at the event: no Ctrl-C is lost
     try:
+        if _STOP.is_set():
+            return {"status": "skipped"}
         return run_point(*args)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -154,10 +163,12 @@ def _local(sweep: Sweep, sweep_dir: Path, todo: list[Point], workers: int, threa
     """At most ``workers`` points submitted at a time, so a Ctrl-C leaves none queued to start."""
     queue = list(todo)
     running: dict[Future, Point] = {}
+    context = mp.get_context("spawn")
+    stop = context.Event()
 
     def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_die_with_parent, initargs=(os.getpid(),))
+        return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                                   initargs=(os.getpid(), stop))
 
     pool = new_pool()
     try:
@@ -182,7 +193,8 @@ def _local(sweep: Sweep, sweep_dir: Path, todo: list[Point], workers: int, threa
                     del running[fut]
                 pool = new_pool()
     except KeyboardInterrupt:
-        for child in mp.active_children():  # the running points checkpoint at their next step and stop
+        stop.set()  # a point not yet begun is skipped; the running ones checkpoint at their next step and stop
+        for child in mp.active_children():
             os.kill(child.pid, signal.SIGINT)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -241,6 +253,10 @@ def check_options(*, workers: int, backend: str, address: str | None, threads: i
     check_int("--threads", threads, minimum=1)
     if address and backend != "ray":
         raise ValueError("--address is only for --backend ray")
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise ValueError("--backend ray needs Ray: pip install 'droplab[ray]'")
+    if backend == "ray" and address and address.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise ValueError(f"--address {address} needs Ray's client: pip install 'ray[client]'")
 
 
 def run_sweep(sweep: Sweep, sweep_dir: Path, *, workers: int = 1, backend: str = "local",
