@@ -162,7 +162,8 @@ CASES = [  # (id, setup, args, message)
      "--resume: D holds experiment 'zzx-flat-minima' with a different config"),
     ("resume other threads", "threads", [*RUN, "--out", "D", "--resume"],
      "D was started with 7 torch thread(s), this process has 1; float sums depend on it"),
-    ("run.json a list", "list run.json", ["report", "D"], "D/run.json must hold a JSON object, got list"),
+    ("run.json a list", "list run.json", [*RUN, "--out", "D", "--resume"],
+     "D/run.json must hold a JSON object, got list"),
     # sweeps
     ("sweep metric", "sweep", ["report", "S", "--metric", "nope"],
      "--metric 'nope' is not a numeric metric of this sweep's complete points; known: test_acc"),

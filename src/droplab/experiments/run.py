@@ -74,13 +74,30 @@ def environment(seed: int, device: str) -> dict[str, Any]:
     }
 
 
-def read_run(path: Path) -> dict[str, Any]:
-    """Read a run directory's ``run.json``; a one-line error if ``path`` is not a run directory."""
+def read_run(path: Path) -> Any:
+    """Read a run directory's ``run.json`` (a JSON object unless damaged); a one-line error if
+    ``path`` is not a run directory or the file is not JSON."""
     path = Path(path)
     meta = path / "run.json"
     if not meta.is_file():
         raise ValueError(f"RUN_DIR {path} is not a droplab run directory (no run.json)")
-    return _io.read_json(meta, dict)
+    try:
+        return json.loads(meta.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"RUN_DIR {path} has a corrupt run.json: {exc}") from None
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    """``run.json`` of a run directory this process writes in: a JSON object, else a one-line error."""
+    meta = read_run(path)
+    if not isinstance(meta, dict):
+        raise ValueError(f"{Path(path) / 'run.json'} must hold a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+def run_status(path: Path) -> str | None:
+    """The status of the run in ``path`` (``running``, ``complete``, ``failed``); None if there is none."""
+    return _meta(path).get("status") if (Path(path) / "run.json").is_file() else None
 
 
 def read_claims(path: Path) -> list[dict[str, Any]]:
@@ -177,7 +194,7 @@ class RunContext:
 
     def _continue(self, resume: bool, cfg: dict[str, Any]) -> bool:
         """Check an existing run directory; True if it is complete (its outputs are loaded)."""
-        meta = read_run(self.path)
+        meta = _meta(self.path)
         status = meta.get("status")
         if status != "complete" and not _has_finished_work(self.path):
             for p in self.path.iterdir():  # an attempt that left nothing to reuse: start over
@@ -206,8 +223,7 @@ class RunContext:
 
     @property
     def complete(self) -> bool:
-        meta = self.path / "run.json"
-        return meta.is_file() and read_run(self.path).get("status") == "complete"
+        return run_status(self.path) == "complete"
 
     def _load_outputs(self) -> None:
         self.metrics = _io.read_json(self.path / "metrics.json", dict)

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from droplab.experiments.registry import Experiment, all_experiments, claims_hash, get_experiment
-from droplab.experiments.run import RunContext, check_out_dir, read_run
+from droplab.experiments.run import RunContext, check_out_dir, run_status
 
 
 def run_experiment(exp: Experiment | str, out: Path, *, profile: str = "quick",
@@ -69,10 +69,6 @@ def _duration(seconds: float) -> str:
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def _status(path: Path) -> str | None:
-    return read_run(path).get("status") if (path / "run.json").is_file() else None
-
-
 def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), fresh: bool = False,
               progress: bool = True, overrides: dict[str, str] | None = None,
               log: Callable[[str], None] | None = None) -> tuple[list[Path], list[str]]:
@@ -109,7 +105,7 @@ def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), fr
         path, tag = out / exp.id, f"[{k}/{len(exps)}] {exp.id}"
         if fresh and path.exists():
             shutil.rmtree(path)
-        reused = _status(path) == "complete"
+        reused = run_status(path) == "complete"
         if not reused:
             say(f"{tag}: started ({eta(k - 1)})")
         t0, t0_wall = time.monotonic(), time.time()

@@ -32,6 +32,7 @@ from typing import Any
 
 from droplab import _io
 from droplab._checks import check_choice, check_int
+from droplab.experiments.run import run_status
 from droplab.sweeps.grid import Point, Sweep
 
 BACKENDS = ("local", "ray")
@@ -44,10 +45,7 @@ def point_dir(sweep_dir: Path, point: Point) -> Path:
 
 def point_status(sweep_dir: Path, point: Point) -> str:
     """``complete``, ``failed`` (or interrupted), ``running`` (killed) or ``missing``."""
-    meta = point_dir(sweep_dir, point) / "run.json"
-    if not meta.is_file():
-        return "missing"
-    return _io.read_json(meta, dict).get("status", "missing")
+    return run_status(point_dir(sweep_dir, point)) or "missing"
 
 
 def run_point(experiment: str, path: str, profile: str, overrides: dict[str, str], threads: int) -> dict[str, Any]:
