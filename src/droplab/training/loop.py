@@ -135,10 +135,8 @@ def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor
         _restore(_io.torch_load(checkpoint), model, opt, sched, result, callbacks)
     was_training = model.training
     model.train()
-    last = cfg.steps if result.stopped == "steps" else result.steps  # a saved early stop is final
-    steps: Iterable[int] = range(result.steps, last)
-    if progress:
-        steps = progress(steps)  # type: ignore[arg-type]
+    todo = range(result.steps, cfg.steps if result.stopped == "steps" else result.steps)  # a saved stop is final
+    steps = progress(todo) if progress else todo
 
     def save() -> None:
         if checkpoint is not None:
