@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from droplab.information import InformationDropoutRecipe, recompute_batchnorm
-from droplab.nn import BernoulliDropout
+from droplab.information import InformationDropoutRecipe, ib_loss_fn, recompute_batchnorm
+from droplab.nn import BernoulliDropout, InformationDropout
 
 
 def test_recipe_converts_epochs_to_steps():
@@ -33,3 +33,12 @@ def test_recompute_batchnorm_gives_noise_free_dataset_statistics_and_restores_mo
     assert torch.allclose(bn.running_mean, h.mean(0), atol=1e-6)
     assert torch.allclose(bn.running_var, h.var(0, unbiased=True), atol=1e-5)
     assert model.training and model[1].training and bn.training and bn.momentum == 0.1
+
+
+def test_ib_loss_fn_names_its_beta_and_n_so_cached_trainings_tell_them_apart():
+    """train_stage keys a training by its loss's name: two β (or two N) must not share a cached net."""
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), InformationDropout(4))
+    names = {ib_loss_fn(net, b, n).__qualname__ for b, n in ((0.1, 100), (1.0, 100), (1.0, 60_000))}
+    assert len(names) == 3
+    logits, target = net(torch.randn(5, 3)), torch.zeros(5, dtype=torch.long)
+    assert torch.isfinite(ib_loss_fn(net, 0.1, 100)(logits, target))

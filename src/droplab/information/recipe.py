@@ -94,4 +94,6 @@ def ib_loss_fn(model: nn.Module, beta: float, n_train: int) -> Callable[[Tensor,
     def loss(logits: Tensor, target: Tensor) -> Tensor:
         return information_bottleneck(logits, target, model, beta, n_train)
 
+    # the name carries β and N: a cached training keyed by the loss's name must tell two β apart
+    loss.__qualname__ = f"ib_loss_fn(beta={float(beta)!r}, n_train={n_train})"
     return loss
