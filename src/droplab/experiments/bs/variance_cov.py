@@ -22,7 +22,7 @@ from torch import nn
 from droplab._checks import check_int
 from droplab.ensemble import approximations as A
 from droplab.ensemble import sample_ensemble
-from droplab.experiments.bs.ensemble_net import (
+from droplab.experiments.bs.common import (
     DEEP_PAPER_PROFILE,
     DEEP_SMOKE_PROFILE,
     PAPER,

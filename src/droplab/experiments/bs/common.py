@@ -63,8 +63,9 @@ def hidden_modules(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if isinstance(m, Logistic)]
 
 
-def train_config(cfg: DeepNetConfig, steps: int) -> TrainConfig:
-    return TrainConfig(optimizer="adam", lr=cfg.lr, steps=steps, batch_size=cfg.batch_size, seed=cfg.seed,
+def train_config(cfg: DeepNetConfig, steps: int, seed: int | None = None) -> TrainConfig:
+    return TrainConfig(optimizer="adam", lr=cfg.lr, steps=steps, batch_size=cfg.batch_size,
+                       seed=cfg.seed if seed is None else seed,
                        eval_every=max(1, steps // 5))
 
 
@@ -81,13 +82,15 @@ def layer_statistics(ctx: RunContext, name: str, model: nn.Module, x: torch.Tens
     return ctx.stage(name, compute)
 
 
-def trained_pair(ctx: RunContext, cfg: DeepNetConfig) -> tuple[nn.Module, nn.Module, torch.Tensor, dict[str, Any]]:
-    """The net at initialization, the same net trained, ``n_inputs`` test inputs, and training metrics."""
+def trained_pair(ctx: RunContext, cfg: DeepNetConfig,
+                 seed: int) -> tuple[nn.Module, nn.Module, torch.Tensor, dict[str, Any]]:
+    """The net of ``seed`` at initialization, the same net trained, ``n_inputs`` test inputs, training metrics."""
     train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(seed)
     initial = build(cfg, train.in_features, train.n_classes)
     model = build(cfg, train.in_features, train.n_classes)
     model.load_state_dict(initial.state_dict())
-    metrics = train_stage(ctx, "train", model, nn.functional.cross_entropy, train, test, train_config(cfg, cfg.steps))
-    idx = torch.randperm(len(test.x), generator=ctx.generator(7))[:cfg.n_inputs]
+    metrics = train_stage(ctx, f"train_s{seed}", model, nn.functional.cross_entropy, train, test,
+                          train_config(cfg, cfg.steps, seed))
+    idx = torch.randperm(len(test.x), generator=torch.Generator().manual_seed(seed + 7))[:cfg.n_inputs]
     return initial, model, test.x[idx], metrics
