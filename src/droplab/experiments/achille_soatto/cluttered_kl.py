@@ -184,7 +184,7 @@ def _kl_figure(cfg: ClutteredKLConfig, ctx: RunContext, test, boxes, res: dict, 
                f"colour scale per column) of the first {n_layers} Information Dropout layers of All-CNN-96 at width "
                f"{cfg.width:g} (Information Dropout on {', '.join(map(str, channels))} channels), seed {seed}, over "
                f"cluttered {cfg.source} test canvases ({cfg.canvas}×{cfg.canvas}, {cfg.n_distractors} distractors), "
-               f"for β = {', '.join(f'{b:g}' for b in cfg.betas)} ({kl_weight_text('β', cfg.paper_n, n_train)}); "
+               f"for {kl_weight_text(tuple(cfg.betas), cfg.paper_n, n_train)}; "
                "left, the input with the digit's box.", claims=[BETA_NUISANCES.id, LOCALIZES.id])
 
 

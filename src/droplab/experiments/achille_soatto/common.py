@@ -30,11 +30,12 @@ def kl_weight(beta: float, paper_n: int, n_train: int) -> dict[str, float]:
     return {"beta": beta, "paper_n": paper_n, "n_train": n_train, "effective_beta": beta / paper_n}
 
 
-def kl_weight_text(beta: float | str, paper_n: int, n_train: int) -> str:
-    """The KL weight in words, for captions: β, N, the effective β/N and the actual training-set size."""
-    eff = f"{beta / paper_n:.3g}" if isinstance(beta, (int, float)) else "β/N"
-    return (f"β = {beta if isinstance(beta, str) else f'{beta:g}'}, KL divided by the paper's N = {paper_n:,} "
-            f"(effective weight β/N = {eff} per example) while training on n = {n_train:,} examples")
+def kl_weight_text(beta: float | tuple[float, ...], paper_n: int, n_train: int) -> str:
+    """The KL weight in words, for captions: β (one or a grid), N, the effective β/N and the training-set size."""
+    betas = beta if isinstance(beta, tuple) else (beta,)
+    return (f"β = {', '.join(f'{b:g}' for b in betas)}, KL divided by the paper's N = {paper_n:,} (effective weight "
+            f"β/N = {', '.join(f'{b / paper_n:.3g}' for b in betas)} per example) while training on n = {n_train:,} "
+            "examples")
 
 
 def alpha_figure(ctx: RunContext, alphas: dict[str, Tensor], cap: float, name: str, what: str,
