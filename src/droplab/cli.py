@@ -126,8 +126,10 @@ def run(experiment_id: str, profile: str, sets: tuple[str, ...], out: str | None
 @click.option("--resume", is_flag=True, hidden=True)  # the default since reruns resume; kept for old command lines
 @click.option("--device", default=None, help="torch device, e.g. cpu or cuda.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Experiments run side by side, each with --threads torch threads (default: cores // threads).")
 def reproduce(profile: str, only: tuple[str, ...], out: str | None, fresh: bool, resume: bool, device: str | None,
-              no_progress: bool) -> None:
+              no_progress: bool, workers: int | None) -> None:
     """Run every registered experiment and write the report (claims table first).
 
     A rerun resumes: complete experiments are reused, unfinished ones continue (--fresh starts over).
@@ -142,9 +144,13 @@ def reproduce(profile: str, only: tuple[str, ...], out: str | None, fresh: bool,
     if fresh and resume:
         raise click.UsageError("--fresh and --resume exclude each other (reruns resume by default)")
     path = Path(out or Path("runs") / f"reproduce-{profile}")
+    if workers is None:
+        import torch
+
+        workers = max(1, (os.cpu_count() or 1) // torch.get_num_threads())
     dirs, failed = run_all(path, profile=profile, only=only, fresh=fresh, progress=not no_progress,
                            overrides={"device": device} if device else None,
-                           log=lambda line: tqdm.write(line, file=sys.stderr))
+                           log=lambda line: tqdm.write(line, file=sys.stderr), workers=workers)
     html_path, md_path = write_report(dirs, path, current_hash=claims_hash())
     click.echo(f"report: {html_path}\nmarkdown: {md_path}")
     if failed:

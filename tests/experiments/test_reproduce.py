@@ -1,81 +1,60 @@
-"""``reproduce`` run again: complete experiments are reused, unfinished ones resume from their
-finished stages, ``--fresh`` starts over; one line per experiment started and finished."""
+"""reproduce: shared training computed once and equal to a fresh one; parallel workers equal the sequential run."""
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass
 
-import pytest
+import torch
+from torch import nn
 
-from droplab.experiments import Experiment, ExperimentConfig, RunContext, runner
+from droplab.data import Dataset
+from droplab.experiments import Experiment, ExperimentConfig, RunContext, reproduce, run_experiment
+from droplab.experiments.common import train_stage
+from droplab.training import TrainConfig
 
 
 @dataclass
-class StagesCfg(ExperimentConfig):
-    stages: int = 3
+class NetCfg(ExperimentConfig):
+    steps: int = 30
 
 
-CALLS: list[tuple[str, int]] = []
-FAIL: set[tuple[str, int]] = set()
+def _train(cfg: NetCfg, ctx: RunContext) -> None:
+    g = torch.Generator().manual_seed(0)
+    data = Dataset("toy", "train", torch.randn(64, 5, generator=g), torch.randint(0, 3, (64,), generator=g), 3)
+    torch.manual_seed(cfg.seed)
+    model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+    metrics = train_stage(ctx, "train", model, nn.functional.cross_entropy, data, data,
+                          TrainConfig(optimizer="sgd", lr=0.1, steps=cfg.steps, seed=cfg.seed))
+    ctx.log(train_loss=metrics["train_loss"], weight_sum=float(sum(p.detach().sum() for p in model.parameters())))
 
 
-def staged(exp_id: str):
-    def run(cfg: StagesCfg, ctx: RunContext) -> None:
-        total = 0.0
-        for i in range(cfg.stages):
-            def compute(i=i):
-                CALLS.append((exp_id, i))
-                if (exp_id, i) in FAIL:
-                    raise ValueError(f"stage {i} failed on purpose")
-                return {"v": float(i)}
-            total += ctx.stage(f"s{i}", compute)["v"]
-        ctx.log(total=total)
-    return run
+A = Experiment("test-train-a", "none", "trains a net", NetCfg, _train)
+B = Experiment("test-train-b", "none", "trains the same net", NetCfg, _train)
 
 
-EXPS = [Experiment(i, "none", "stages", StagesCfg, staged(i)) for i in ("t-a", "t-b")]
+def test_a_shared_training_runs_once_and_equals_a_fresh_one(tmp_path):
+    cache = tmp_path / "cache"
+    run_experiment(A, tmp_path / "a", profile="smoke", progress=False, cache=cache)
+    run_experiment(B, tmp_path / "b", profile="smoke", progress=False, cache=cache)
+    fresh = run_experiment(B, tmp_path / "fresh", profile="smoke", progress=False)  # its own, empty cache
+    timing = {p: json.loads((tmp_path / p / "timing.json").read_text())[0]["source"] for p in ("a", "b", "fresh")}
+    assert timing == {"a": "computed", "b": "shared cache", "fresh": "computed"}
+    metrics = [json.loads((tmp_path / p / "metrics.json").read_text()) for p in ("a", "b", "fresh")]
+    assert metrics[0] == metrics[1] == metrics[2] and fresh.metrics["train_loss"] > 0
 
 
-@pytest.fixture
-def two_experiments(monkeypatch, tmp_path):
-    monkeypatch.setattr(runner, "all_experiments", lambda: EXPS)
-    monkeypatch.chdir(tmp_path)
-    CALLS.clear()
-    FAIL.clear()
-
-
-def test_reproduce_again_reuses_complete_and_resumes_unfinished_experiments(two_experiments, droplab, tmp_path):
-    FAIL.add(("t-b", 1))
-    code, _, err = droplab("reproduce", "--profile", "smoke", "--no-progress")
-    assert code == 1 and CALLS == [("t-a", 0), ("t-a", 1), ("t-a", 2), ("t-b", 0), ("t-b", 1)]
-    assert re.fullmatch(r"\[1/2\] t-a: started \(elapsed \d+s\)", err[0])
-    assert re.fullmatch(r"\[1/2\] t-a: complete in \d+s \(elapsed \d+s, ETA \d+s\)", err[1])
-    assert re.fullmatch(r"\[2/2\] t-b: started \(elapsed \d+s, ETA \d+s\)", err[2])
-    assert err[3].startswith("[2/2] t-b: FAILED after") and err[3].endswith(
-        "ValueError: stage 1 failed on purpose; traceback in runs/reproduce-smoke/t-b/traceback.txt")
-    assert err[4] == ("Error: 1 experiment(s) failed: t-b; their run.json and traceback.txt say why; "
-                      "rerun to retry them (finished work is kept)") and len(err) == 5
-    run_json = tmp_path / "runs" / "reproduce-smoke" / "t-a" / "run.json"
-    written = run_json.stat().st_mtime_ns
-
-    FAIL.clear()
-    CALLS.clear()
-    code, out, err = droplab("reproduce", "--profile", "smoke", "--no-progress")
-    assert code == 0 and CALLS == [("t-b", 1), ("t-b", 2)]  # t-a reused, t-b resumed after its finished stage
-    assert err[0] == "[1/2] t-a: reused (complete earlier) (elapsed 0s)" and err[2].startswith("[2/2] t-b: complete")
-    assert "report: runs/reproduce-smoke/report.html" in out
-    assert run_json.stat().st_mtime_ns == written
-    assert not (tmp_path / "runs" / "reproduce-smoke" / "t-b" / "traceback.txt").exists()  # of the failed attempt
-
-    CALLS.clear()
-    assert droplab("reproduce", "--profile", "smoke", "--no-progress")[0] == 0 and CALLS == []
-    assert droplab("reproduce", "--profile", "smoke", "--no-progress", "--fresh")[0] == 0 and len(CALLS) == 6
-
-
-def test_fresh_deletes_only_run_directories(two_experiments, droplab, tmp_path):
-    (tmp_path / "R" / "t-a").mkdir(parents=True)
-    (tmp_path / "R" / "t-a" / "mine.txt").write_text("keep")
-    code, _, err = droplab("reproduce", "--out", "R", "--fresh")
-    assert code == 2 and err == ["error: --fresh: R/t-a is not a droplab run directory; not deleting it"]
-    assert (tmp_path / "R" / "t-a" / "mine.txt").is_file() and CALLS == []
+def test_parallel_workers_equal_the_sequential_run(tmp_path):
+    only = ("bs-bounds", "bs-linear-exact")
+    lines: list[str] = []
+    seq, failed_seq = reproduce(tmp_path / "seq", profile="smoke", only=only, progress=False)
+    par, failed_par = reproduce(tmp_path / "par", profile="smoke", only=only, progress=False, workers=2,
+                                log=lines.append)
+    assert not failed_seq and not failed_par and [p.name for p in seq] == [p.name for p in par]
+    for a, b in zip(seq, par):
+        for name in ("claims.json", "metrics.json"):
+            assert (a / name).read_text() == (b / name).read_text(), f"{a.name}/{name} differs"
+    assert sum("started" in line for line in lines) == 2 and sum("complete in" in line for line in lines) == 2
+    again: list[str] = []
+    reproduce(tmp_path / "par", profile="smoke", only=only, progress=False, workers=2, log=again.append)
+    assert all("reused (complete earlier)" in line for line in again) and len(again) == 2

@@ -23,6 +23,7 @@ holds the traceback of an error).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -126,6 +127,20 @@ def check_out_dir(path: Path, flag: str = "--out") -> None:
         raise ValueError(f"{flag} {path}: {existing} is not writable by this user")
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` for the block (no lock where there is no ``flock``)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def _lock(owner: object, path: Path) -> Callable[[], None]:
     """Hold the directory ``path`` exclusively (an ``flock`` on it) until the returned release is
     called, ``owner`` is garbage-collected or the process dies; a no-op where there is no ``flock``."""
@@ -167,7 +182,7 @@ class RunContext:
         self.claims: list[Record] = []
         self.figures: list[dict[str, str]] = []
         self.timing: list[dict[str, Any]] = []
-        self._started = time.monotonic()
+        self._started, self._cpu = time.monotonic(), time.process_time()
         self._open(resume)
 
     # ---------------------------------------------------------------- lifecycle
@@ -232,7 +247,9 @@ class RunContext:
 
     def _write_meta(self, status: str, error: str | None = None) -> None:
         meta = {"experiment": self.experiment_id, "profile": self.profile, "status": status, "updated": _now(),
-                "elapsed_s": round(time.monotonic() - self._started, 1), "claims_hash": self.claims_hash}
+                "elapsed_s": round(time.monotonic() - self._started, 1),
+                "cpu_s": round(time.process_time() - self._cpu, 1), "torch_threads": torch.get_num_threads(),
+                "claims_hash": self.claims_hash}
         if error:
             meta["error"] = error
         _io.write_json(self.path / "run.json", meta)
@@ -335,15 +352,17 @@ class RunContext:
         in the shared cache, so two experiments of one ``reproduce`` that need it compute it once."""
         text = json.dumps(_io.to_jsonable(key), sort_keys=True)
         digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-        return self._cached(self.cache / f"{digest}.pt", name, compute, "shared cache")
+        return self._cached(self.cache / f"{digest}.pt", name, compute, "shared cache", shared=True)
 
-    def _cached(self, path: Path, name: str, compute: Callable[[], T], found: str) -> T:
+    def _cached(self, path: Path, name: str, compute: Callable[[], T], found: str, shared: bool = False) -> T:
         start = time.monotonic()
-        if path.is_file():
-            result, source = _io.torch_load(path), found
-        else:
-            result, source = compute(), "computed"
-            _io.torch_save(path, result)
+        # a lock per shared result: a parallel reproduce's second experiment that needs it waits for the first
+        with _file_lock(path.with_name(path.name + ".lock")) if shared else contextlib.nullcontext():
+            if path.is_file():
+                result, source = _io.torch_load(path), found
+            else:
+                result, source = compute(), "computed"
+                _io.torch_save(path, result)
         self.timing.append({"stage": name, "source": source, "seconds": round(time.monotonic() - start, 2)})
         return result
 

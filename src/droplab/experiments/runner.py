@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from droplab import _io
+from droplab._checks import check_int
+from droplab._pool import run_parallel
 from droplab.experiments.registry import Experiment, all_experiments, claims_hash, get_experiment
 from droplab.experiments.run import RunContext, check_out_dir, run_status
 
@@ -69,19 +74,47 @@ def _duration(seconds: float) -> str:
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
+def _run_task(exp_id: str, path: str, profile: str, overrides: dict[str, str] | None, cache: str,
+              threads: int) -> dict[str, Any]:
+    """One experiment of a reproduce, in a pool worker or in-process; never raises for a failing one."""
+    torch.set_num_threads(threads)
+    t0 = time.monotonic()
+    try:
+        run_experiment(exp_id, Path(path), profile=profile, overrides=overrides, resume=True, progress=False,
+                       cache=Path(cache))
+    except Exception as exc:  # recorded in run.json / traceback.txt; the others go on
+        return {"status": "failed", "error": _one_line(exc), "seconds": time.monotonic() - t0}
+    return {"status": "complete", "seconds": time.monotonic() - t0}
+
+
+def _estimates(out: Path, profile: str) -> dict[str, float]:
+    """Seconds each experiment took last time (``out/.cache/durations.json``, else the packaged
+    measurements of a 2-core machine): the order of a parallel reproduce, longest first."""
+    for path in (out / ".cache" / "durations.json", Path(__file__).with_name("durations.json")):
+        if path.is_file():
+            try:
+                return {k: float(v) for k, v in json.loads(path.read_text()).get(profile, {}).items()}
+            except (ValueError, AttributeError, TypeError):
+                continue
+    return {}
+
+
 def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), fresh: bool = False,
               progress: bool = True, overrides: dict[str, str] | None = None,
-              log: Callable[[str], None] | None = None) -> tuple[list[Path], list[str]]:
+              log: Callable[[str], None] | None = None, workers: int = 1) -> tuple[list[Path], list[str]]:
     """Run every selected experiment into ``out/ID``; return (run dirs, ids that failed).
 
     A rerun resumes: complete experiments are reused, unfinished ones continue from their finished
     stages; ``fresh=True`` deletes the selected experiments' run directories and the shared stage
-    cache ``out/.cache`` first. Every config
-    is checked before anything runs. A failing experiment is recorded (``run.json`` says
-    ``failed``, ``traceback.txt`` holds the traceback) and the others still run. ``log`` gets one
-    line per experiment started and finished: ``[k/N]``, its outcome, and an ETA from the
-    experiments computed so far.
+    cache ``out/.cache`` first. Every config is checked before anything runs. With ``workers`` > 1
+    the experiments run side by side in worker processes (each with this process's torch thread
+    count, so every result equals the sequential run's), longest first by the last measured times;
+    a training shared by two experiments is computed once (the second waits for the first). A
+    failing experiment is recorded (``run.json`` says ``failed``, ``traceback.txt`` holds the
+    traceback) and the others still run. ``log`` gets one line per experiment started and
+    finished: ``[k/N]``, its outcome, the running ones and an ETA.
     """
+    check_int("workers", workers, minimum=1)
     out = Path(out)
     exps = select(only)
     for exp in exps:  # every config and directory is checked before the first file is written
@@ -91,37 +124,61 @@ def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), fr
             raise ValueError(f"--fresh: {out / exp.id} is not a droplab run directory; not deleting it")
     if fresh:
         shutil.rmtree(out / ".cache", ignore_errors=True)
+        for exp in exps:
+            shutil.rmtree(out / exp.id, ignore_errors=True)
     say = log or (lambda line: None)
-    dirs, failed, computed = [], [], []
+    estimate = _estimates(out, profile)
+    index = {e.id: k for k, e in enumerate(exps, 1)}
+    todo = sorted((e for e in exps if run_status(out / e.id) != "complete"), key=lambda e: -estimate.get(e.id, 0.0))
+    for e in exps:
+        if e not in todo:
+            say(f"[{index[e.id]}/{len(exps)}] {e.id}: reused (complete earlier)")
+    failed: list[str] = []
+    running: dict[str, float] = {}
+    measured: dict[str, float] = {}
     start = time.monotonic()
 
-    def eta(done: int) -> str:
+    def eta() -> str:
         elapsed = f"elapsed {_duration(time.monotonic() - start)}"
-        if not computed or done == len(exps):
+        left = [e.id for e in todo if e.id not in measured and e.id not in failed]
+        if not left:
             return elapsed
-        return f"{elapsed}, ETA {_duration(sum(computed) / len(computed) * (len(exps) - done))}"
+        mean = sum(measured.values()) / len(measured) if measured else None
+        guess = [estimate.get(i, mean) for i in left]
+        if any(g is None for g in guess):
+            return elapsed
+        return f"{elapsed}, ETA {_duration(sum(guess) / min(workers, len(left)))}"  # type: ignore[arg-type]
 
-    for k, exp in enumerate(exps, 1):
-        path, tag = out / exp.id, f"[{k}/{len(exps)}] {exp.id}"
-        if fresh and path.exists():
-            shutil.rmtree(path)
-        reused = run_status(path) == "complete"
-        if not reused:
-            say(f"{tag}: started ({eta(k - 1)})")
-        t0, t0_wall = time.monotonic(), time.time()
-        try:
-            run_experiment(exp, path, profile=profile, overrides=overrides, resume=True, progress=progress,
-                           cache=out / ".cache")
-        except Exception as exc:
-            failed.append(exp.id)
-            tb = path / "traceback.txt"
-            where = f"; traceback in {tb}" if tb.is_file() and tb.stat().st_mtime >= t0_wall - 1 else ""
-            say(f"{tag}: FAILED after {_duration(time.monotonic() - t0)}: {_one_line(exc)}{where}")
+    def started(exp_id: str) -> None:
+        running[exp_id] = time.monotonic()
+        say(f"[{index[exp_id]}/{len(exps)}] {exp_id}: started (running {len(running)}; {eta()})")
+
+    def report(exp_id: str, result: dict[str, Any]) -> None:
+        seconds = time.monotonic() - running.pop(exp_id, time.monotonic())
+        tag = f"[{index[exp_id]}/{len(exps)}] {exp_id}"
+        if result["status"] == "complete":
+            measured[exp_id] = seconds
+            say(f"{tag}: complete in {_duration(seconds)} ({len(measured) + len(exps) - len(todo)}/{len(exps)} "
+                f"done; {eta()})")
         else:
-            if not reused:
-                computed.append(time.monotonic() - t0)
-            what = "reused (complete earlier)" if reused else f"complete in {_duration(computed[-1])}"
-            say(f"{tag}: {what} ({eta(k)})")
-        if (path / "run.json").is_file():
-            dirs.append(path)
+            failed.append(exp_id)
+            tb = out / exp_id / "traceback.txt"
+            where = f"; traceback in {tb}" if tb.is_file() else ""
+            say(f"{tag}: {result['status'].upper()} after {_duration(seconds)}: {result.get('error', '')}{where}")
+
+    threads = torch.get_num_threads()
+    tasks = [(e.id, (e.id, str(out / e.id), profile, overrides, str(out / ".cache"), threads)) for e in todo]
+    try:
+        if workers == 1:
+            for key, args in tasks:
+                started(key)
+                report(key, _run_task(*args))
+        else:
+            run_parallel(_run_task, tasks, workers, started, report)
+    finally:
+        torch.set_num_threads(threads)
+        if measured:
+            durations = _estimates(out, profile) if (out / ".cache" / "durations.json").is_file() else {}
+            _io.write_json(out / ".cache" / "durations.json", {profile: {**durations, **measured}})
+    dirs = [out / e.id for e in exps if (out / e.id / "run.json").is_file()]
     return dirs, failed

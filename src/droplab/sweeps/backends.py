@@ -16,27 +16,20 @@ training step and stop (``run.json`` says why; ``--resume`` continues them).
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
-import multiprocessing as mp
-import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 from droplab import _io
 from droplab._checks import check_choice, check_int
+from droplab._pool import run_parallel
 from droplab.experiments.run import run_status
 from droplab.sweeps.grid import Point, Sweep
 
 BACKENDS = ("local", "ray")
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def point_dir(sweep_dir: Path, point: Point) -> Path:
@@ -117,87 +110,11 @@ class Progress:
         self.bar.close()
 
 
-_STOP: Any = None  # in a pool worker: the sweep's "Ctrl-C was pressed" event
-
-
-def _init_worker(parent: int, stop: Any) -> None:
-    """Pool worker initializer: die when the sweep process dies; Ctrl-C is the parent's to pass on.
-
-    The worker leaves the terminal's process group (a Ctrl-C there reaches the sweep process
-    only) and ignores SIGINT between points; ``stop`` is set by the parent before it passes a
-    Ctrl-C on, so a point the worker had not yet begun is skipped.
-    """
-    global _STOP
-    _STOP = stop
-    os.setsid()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before the prctl took effect
-            os._exit(1)
-        return
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _run_point_local(*args: Any) -> dict[str, Any]:
-    """:func:`run_point` in a pool worker, with Ctrl-C (passed on by the parent) live during the point."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # before looking at the event: no Ctrl-C is lost
-    try:
-        if _STOP.is_set():
-            return {"status": "skipped"}
-        return run_point(*args)
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _local(sweep: Sweep, sweep_dir: Path, todo: list[Point], workers: int, threads: int,
            report: Callable[[Point, dict[str, Any]], None], started: Callable[[Point], None]) -> None:
-    """At most ``workers`` points submitted at a time, so a Ctrl-C leaves none queued to start."""
-    queue = list(todo)
-    running: dict[Future, Point] = {}
-    context = mp.get_context("spawn")
-    stop = context.Event()
-
-    def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(os.getpid(), stop))
-
-    pool = new_pool()
-    try:
-        while queue or running:
-            while queue and len(running) < workers:
-                p = queue.pop(0)
-                running[pool.submit(_run_point_local, sweep.experiment, str(point_dir(sweep_dir, p)), sweep.profile,
-                                    p.overrides, threads)] = p
-                started(p)
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                p = running.pop(fut)
-                try:
-                    result = fut.result()
-                except BrokenProcessPool as exc:  # a worker was killed: this point is lost, rerun by --resume
-                    result = {"status": "lost", "error": f"worker died: {exc}"}
-                report(p, result)
-            if any(isinstance(f.exception(), BrokenProcessPool) for f in finished):
-                pool.shutdown(wait=True, cancel_futures=True)  # the others of the broken pool are lost too
-                for fut, p in list(running.items()):
-                    report(p, {"status": "lost", "error": "worker pool broken"})
-                    del running[fut]
-                pool = new_pool()
-    except KeyboardInterrupt:
-        stop.set()  # a point not yet begun is skipped; the running ones checkpoint at their next step and stop
-        for child in mp.active_children():
-            os.kill(child.pid, signal.SIGINT)
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """The points in droplab's process pool (:func:`droplab._pool.run_parallel`)."""
+    tasks = [(p, (sweep.experiment, str(point_dir(sweep_dir, p)), sweep.profile, p.overrides, threads)) for p in todo]
+    run_parallel(run_point, tasks, workers, started, report)
 
 
 def _ray(sweep: Sweep, sweep_dir: Path, todo: list[Point], workers: int, threads: int, address: str | None,
