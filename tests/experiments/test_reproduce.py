@@ -58,3 +58,15 @@ def test_parallel_workers_equal_the_sequential_run(tmp_path):
     again: list[str] = []
     reproduce(tmp_path / "par", profile="smoke", only=only, progress=False, workers=2, log=again.append)
     assert all("reused (complete earlier)" in line for line in again) and len(again) == 2
+
+
+def test_the_training_cache_key_tells_closures_of_one_factory_apart():
+    from droplab.experiments.common import describe_callable
+
+    def factory(beta: float):
+        def loss(out, y):
+            return beta * nn.functional.cross_entropy(out, y)
+        return loss
+
+    assert describe_callable(factory(1.0)) != describe_callable(factory(2.0))
+    assert describe_callable(factory(1.0)) == describe_callable(factory(1.0))

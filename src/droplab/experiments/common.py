@@ -36,6 +36,16 @@ def tensor_digest(*tensors: Tensor) -> str:
     return h.hexdigest()
 
 
+def describe_callable(fn: Callable[..., Any]) -> str:
+    """What a function computes, for a cache key: its qualified name and the values it closes over
+    (two closures of one factory with different parameters get different keys)."""
+    cells = [c.cell_contents for c in (getattr(fn, "__closure__", None) or ())]
+    parts = [f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"]
+    for v in (*cells, *(getattr(fn, "__defaults__", None) or ())):
+        parts.append(tensor_digest(v) if isinstance(v, Tensor) else describe_callable(v) if callable(v) else repr(v))
+    return "|".join(parts)
+
+
 def train_stage(ctx: RunContext, name: str, model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
                 train: _data.Dataset, test: _data.Dataset | None, cfg: TrainConfig,
                 ignore_index: int | None = None) -> dict[str, Any]:
@@ -49,7 +59,7 @@ def train_stage(ctx: RunContext, name: str, model: nn.Module, loss_fn: Callable[
     key = {"what": "train", "droplab": __version__, "model": repr(model), "init": tensor_digest(
         *model.state_dict().values()), "train": tensor_digest(train.x, train.y),
         "test": tensor_digest(test.x, test.y) if test is not None else None, "config": asdict(cfg),
-        "loss": getattr(loss_fn, "__qualname__", repr(loss_fn)), "ignore_index": ignore_index,
+        "loss": describe_callable(loss_fn), "ignore_index": ignore_index,
         "device": str(train.x.device)}
 
     def run() -> dict[str, Any]:
