@@ -21,7 +21,7 @@ measured in the same run, plus its 500,000 masks per draw at the mask generator'
 the same run; the ratio is the sampler's time per draw over it (elementwise passes, softmax, Python
 and memory traffic are what it does above the floor).
 
-Last, the mask generator alone (``droplab.nn.functional.bernoulli_noise``, 32-bit integers from
+Last, the mask generator alone (``droplab.nn.laws.bernoulli_noise``, 32-bit integers from
 numpy's PCG64 in parallel threads, compared with a threshold) against ``torch.rand`` + compare and
 ``torch.bernoulli_``, on the (16·n, 50) masks of one chunk.
 
@@ -41,7 +41,7 @@ from torch import nn
 
 from droplab import data as _data
 from droplab.models import FNN
-from droplab.nn.functional import bernoulli_noise
+from droplab.nn.laws import bernoulli_noise
 from droplab.noise_structure import gradient_samples
 
 

@@ -7,6 +7,7 @@ reading the single line knows the fix.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,20 +26,54 @@ def _describe(value: Any) -> str:
 def check_probability(name: str, value: float | torch.Tensor, *, low_open: bool = False,
                       high_open: bool = True) -> None:
     """Check ``value`` (float or tensor) lies in [0, 1) by default; the ends can be opened/closed."""
-    t = torch.as_tensor(value, dtype=torch.float64)
-    lo_ok = (t > 0).all() if low_open else (t >= 0).all()
-    hi_ok = (t < 1).all() if high_open else (t <= 1).all()
-    if torch.isnan(t).any() or not (lo_ok and hi_ok):
+    check_number(name, value)
+    if _skip_values(value):
+        return
+    if isinstance(value, numbers.Real):  # plain Python: no tensor, nothing for torch.compile to trace
+        v = float(value)
+        ok = (v > 0 if low_open else v >= 0) and (v < 1 if high_open else v <= 1)
+    else:
+        t = torch.as_tensor(value, dtype=torch.float64)
+        lo_ok = (t > 0).all() if low_open else (t >= 0).all()
+        hi_ok = (t < 1).all() if high_open else (t <= 1).all()
+        ok = not torch.isnan(t).any() and bool(lo_ok and hi_ok)
+    if not ok:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
         raise ValueError(f"{name} must be in {lo}0, 1{hi}, got {_describe(value)}")
 
 
+def check_number(name: str, value: Any) -> None:
+    """``TypeError`` unless ``value`` is a real number, array or tensor (not a bool, string, None, complex, ...)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return
+    if value is None or isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"{name} must be a real number or a tensor, got {type(value).__name__} {value!r}")
+    try:
+        t = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a real number or a tensor, got {type(value).__name__}") from None
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must be real-valued, got a {t.dtype} value")
+
+
+def _skip_values(value: Any) -> bool:
+    """Tensor values cannot be inspected while ``torch.compile`` traces (data-dependent branching)."""
+    return isinstance(value, torch.Tensor) and torch.compiler.is_compiling()
+
+
 def check_positive(name: str, value: float | torch.Tensor, *, allow_zero: bool = False) -> None:
     """Check ``value`` > 0 (or >= 0 with ``allow_zero``) and finite."""
-    t = torch.as_tensor(value, dtype=torch.float64)
-    ok = (t >= 0).all() if allow_zero else (t > 0).all()
-    if torch.isnan(t).any() or torch.isinf(t).any() or not ok:
+    check_number(name, value)
+    if _skip_values(value):
+        return
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+    else:
+        t = torch.as_tensor(value, dtype=torch.float64)
+        ok = bool(torch.isfinite(t).all()) and bool((t >= 0).all() if allow_zero else (t > 0).all())
+    if not ok:
         rel = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {rel}, got {_describe(value)}")
 
@@ -123,7 +158,8 @@ def check_batch(name: str, x: torch.Tensor) -> None:
 def check_generator(name: str, generator: Any) -> None:
     """Check ``generator`` is a ``torch.Generator`` or None."""
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__}; "
+                        "make one with torch.Generator().manual_seed(seed)")
 
 
 def check_data(name: str, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,3 +188,24 @@ def model_input(name: str, x: torch.Tensor) -> Iterator[None]:
         if not any(word in first for word in _SHAPE_ERRORS):
             raise
         raise ValueError(f"{name} of shape {tuple(x.shape)} does not fit the model's input: {first}") from None
+
+
+def check_broadcast(name: str, param: torch.Tensor, x: torch.Tensor) -> None:
+    """One-line error when a per-unit parameter does not broadcast against the input or lives on another device."""
+    if param.device != x.device:
+        raise ValueError(f"{name} is on {param.device} but the input on {x.device}; move it with .to(input.device)")
+    try:
+        torch.broadcast_shapes(tuple(param.shape), tuple(x.shape))
+    except RuntimeError:
+        raise ValueError(
+            f"{name} of shape {tuple(param.shape)} does not broadcast against an input of shape "
+            f"{tuple(x.shape)}; give one value per unit of the trailing dims"
+        ) from None
+
+
+def check_floating(name: str, x: Any) -> None:
+    """``TypeError`` unless ``x`` is a floating-point tensor (noise layers, like ``torch.nn.Dropout``, need one)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a floating-point tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}; convert it with .float()")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from droplab.nn import mc_mode
-from droplab.nn.functional import device_generator
+from droplab.nn.laws import device_generator
 
 DEVICES = ["cpu", "meta",
            pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]

@@ -11,7 +11,7 @@ from scipy import integrate, stats
 from torch import nn
 
 from droplab.losses import information_bottleneck
-from droplab.nn import BernoulliDropout, InformationDropout, VariationalDropout, functional
+from droplab.nn import BernoulliDropout, InformationDropout, VariationalDropout, laws
 
 
 def _kl_quad(m1: float, s1: float, m2: float, s2: float) -> float:
@@ -27,21 +27,21 @@ def _kl_quad(m1: float, s1: float, m2: float, s2: float) -> float:
 ])
 def test_lognormal_prior_kl_matches_quadrature(alpha, mu, sigma, f):
     # Proposition 2: z = ε f(x) has log z ~ N(log f, α²); the prior is log z ~ N(μ, σ²)
-    kl = functional.information_kl(torch.tensor([alpha], dtype=torch.float64), torch.tensor([f], dtype=torch.float64),
+    kl = laws.information_kl(torch.tensor([alpha], dtype=torch.float64), torch.tensor([f], dtype=torch.float64),
                                    "log-normal", mu=mu, sigma=sigma)
     assert kl.item() == pytest.approx(_kl_quad(math.log(f), alpha, mu, sigma), rel=1e-8, abs=1e-10)
 
 
 def test_lognormal_prior_kl_reduces_to_printed_eq4_at_unit_activation():
     a, mu, s = 0.3, 0.4, 0.8
-    kl = functional.information_kl(torch.tensor([a]), torch.ones(1), "log-normal", mu=mu, sigma=s)
+    kl = laws.information_kl(torch.tensor([a]), torch.ones(1), "log-normal", mu=mu, sigma=s)
     assert kl.item() == pytest.approx((a**2 + mu**2) / (2 * s**2) - math.log(a / s) - 0.5, rel=1e-6)
 
 
 def test_log_uniform_prior_kl_is_minus_log_alpha_plus_const():
     # Proposition 1, eq. 3: KL = −H(log ε) + const = −log α + const; entropy of N(0, α²) in closed form
     alphas = torch.tensor([0.01, 0.05, 0.1, 0.3, 0.5], dtype=torch.float64)
-    kl = functional.information_kl(alphas, torch.ones_like(alphas), "log-uniform", max_alpha=0.5)
+    kl = laws.information_kl(alphas, torch.ones_like(alphas), "log-uniform", max_alpha=0.5)
     assert torch.allclose(kl + alphas.log(), torch.full_like(alphas, math.log(0.5)))
     entropy = torch.tensor([stats.norm(0, a.item()).entropy() for a in alphas], dtype=torch.float64)
     assert torch.allclose(kl + entropy, (kl + entropy)[0].expand(5))
@@ -49,7 +49,7 @@ def test_log_uniform_prior_kl_is_minus_log_alpha_plus_const():
 
 
 def test_log_uniform_prior_zero_units_cost_nothing():
-    kl = functional.information_kl(torch.tensor([0.2, 0.2]), torch.tensor([0.0, 1.0]), "log-uniform")
+    kl = laws.information_kl(torch.tensor([0.2, 0.2]), torch.tensor([0.0, 1.0]), "log-uniform")
     assert kl[0].item() == 0.0 and kl[1].item() > 0
 
 
@@ -58,7 +58,7 @@ def test_layer_kl_is_the_functional_kl_summed_per_sample():
     x = torch.rand(6, 4) + 0.1
     layer.train()(x)
     alpha = layer.alpha(x)
-    expected = functional.information_kl(alpha, x, "log-normal", mu=0.3, sigma=0.9).sum(1)
+    expected = laws.information_kl(alpha, x, "log-normal", mu=0.3, sigma=0.9).sum(1)
     assert layer.kl.shape == (6,) and torch.allclose(layer.kl, expected)
     assert bool((alpha < 0.5).all())
 
@@ -113,7 +113,7 @@ def test_information_bottleneck_bad_input():
 
 def test_variational_kl_fit_is_zero_at_one_and_decreasing():
     la = torch.log(torch.tensor(np.linspace(0.05, 1.0, 20)))
-    kl = functional.variational_kl(la)
+    kl = laws.variational_kl(la)
     assert kl[-1].abs().item() < 1e-6 and bool((kl[:-1] > kl[1:]).all())
 
 

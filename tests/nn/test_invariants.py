@@ -20,7 +20,9 @@ from droplab.nn import (
     StochasticSpiking,
     VariationalDropout,
     VariationalDropoutLinear,
+    _random,
     functional,
+    laws,
 )
 
 
@@ -42,22 +44,22 @@ def test_masks_are_a_function_of_the_generator_state_only():
     x = torch.randn(3, 5)
     assert torch.equal(functional.bernoulli_dropout(x, 0.5, generator=torch.Generator().manual_seed(0)),
                        functional.bernoulli_dropout(x, 0.5, generator=torch.Generator().manual_seed(0)))
-    key = functional.rng_key(torch.Generator().manual_seed(1))
+    key = _random.rng_key(torch.Generator().manual_seed(1))
     n = 3 * (1 << 18) + 7
-    whole = functional.random_int32(n, key=key)
+    whole = _random.random_int32(n, key=key)
     cuts = [0, 1, 2, 12345, 1 << 18, n]
-    pieces = torch.cat([functional.random_int32(b - a, key=key, offset=a) for a, b in zip(cuts, cuts[1:])])
+    pieces = torch.cat([_random.random_int32(b - a, key=key, offset=a) for a, b in zip(cuts, cuts[1:])])
     assert torch.equal(whole, pieces)
     previous = torch.get_num_threads()  # the suite runs on one thread: generate the blocks in parallel threads too
     try:
         torch.set_num_threads(3)
-        assert torch.equal(whole, functional.random_int32(n, key=key))
+        assert torch.equal(whole, _random.random_int32(n, key=key))
     finally:
         torch.set_num_threads(previous)
     for p in (0.5, 0.3):  # one bit per mask (p = ½) and 32-bit integers: slices of a keyed stream add up
-        whole = functional.bernoulli_noise((n,), p, key=key)
+        whole = laws.bernoulli_noise((n,), p, key=key)
         cuts = [0, 1, 63, 64, 65, 1000, 1 << 18, n]
-        pieces = torch.cat([functional.bernoulli_noise((b - a,), p, key=key, offset=a) for a, b in zip(cuts, cuts[1:])])
+        pieces = torch.cat([laws.bernoulli_noise((b - a,), p, key=key, offset=a) for a, b in zip(cuts, cuts[1:])])
         assert torch.equal(whole, pieces)
 
 
@@ -66,7 +68,7 @@ def test_masks_are_a_function_of_the_generator_state_only():
 def test_bernoulli_noise_law(keep, per_unit):
     n = 400_000
     p = torch.full((n,), 1 - keep, dtype=torch.float64) if per_unit else 1 - keep
-    noise = functional.bernoulli_noise((n,), p, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    noise = laws.bernoulli_noise((n,), p, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     assert set(noise.unique().tolist()) <= {0.0, 1 / keep}
     freq = float((noise > 0).double().mean())
     # kept fraction of n Bernoulli(keep') draws, keep' = round(keep·2³²)/2³² (|keep' − keep| ≤ 2⁻³³): 5 SE
@@ -74,16 +76,16 @@ def test_bernoulli_noise_law(keep, per_unit):
 
 
 def test_per_unit_p_draws_the_masks_of_the_equal_scalar_p():
-    per_unit = functional.bernoulli_noise((100, 7), torch.full((7,), 0.3, dtype=torch.float64),
+    per_unit = laws.bernoulli_noise((100, 7), torch.full((7,), 0.3, dtype=torch.float64),
                                           generator=torch.Generator().manual_seed(5))
-    scalar = functional.bernoulli_noise((100, 7), 0.3, generator=torch.Generator().manual_seed(5))
+    scalar = laws.bernoulli_noise((100, 7), 0.3, generator=torch.Generator().manual_seed(5))
     assert torch.equal(per_unit > 0, scalar > 0)
 
 
 def test_random_int32_is_uniform_on_32_bits():
     # each of the 32 bits of u = word + 2³¹ is a fair coin: with 2¹⁸ words the mean of a bit has
     # standard error 0.5/512 ≈ 0.001; 0.006 is 6 SE (two-sided p ≈ 2e-9 per bit, 6e-8 for all 32)
-    u = functional.random_int32(1 << 18, torch.Generator().manual_seed(0)).to(torch.int64) + 2 ** 31
+    u = _random.random_int32(1 << 18, torch.Generator().manual_seed(0)).to(torch.int64) + 2 ** 31
     bits = (u.unsqueeze(1) >> torch.arange(32)) & 1
     assert (bits.double().mean(0) - 0.5).abs().max() < 0.006
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from droplab._checks import check_int, check_positive
 from droplab.dynamics.manifold import record_times
 from droplab.nn import NoiseLayer
-from droplab.nn.functional import ou_advance, ou_rho
+from droplab.nn.laws import ou_advance, ou_rho
 
 __all__ = ["dropout_gd_chains"]
 

@@ -27,7 +27,7 @@ from torch.func import functional_call, jacrev
 from droplab._checks import check_int, check_positive
 from droplab._params import flatten_block, parameter_block, unflatten_block
 from droplab.nn import mc_mode, replay_masks
-from droplab.nn.functional import ou_update
+from droplab.nn.laws import ou_update
 from droplab.nn.noise_space import noise_space
 from droplab.regularization import noise_laplacian, noise_laplacian_grad
 
@@ -159,7 +159,7 @@ def gaussian_dropout_gd(model: nn.Module, x: Tensor, y: Tensor, w0: Tensor, *, a
 
     ``correlation_steps`` τ > 0 makes η an Ornstein–Uhlenbeck process in the step index with
     per-step correlation e^{−1/τ} and the same stationary N(0, σ²) marginal, advanced by
-    :func:`droplab.nn.functional.ou_update` as ``OUDropout`` does (:mod:`droplab.dynamics.ou`).
+    :func:`droplab.nn.laws.ou_update` as ``OUDropout`` does (:mod:`droplab.dynamics.ou`).
 
     Runs ``⌈t_end/(α σ²)⌉`` steps and records ``n_records`` points evenly spaced in rescaled time
     ``t = k α σ²`` (SPS Theorem 1's ``w_n(t) = w_{⌊t/(α_n σ_n²)⌋}``).

@@ -8,7 +8,7 @@ The multiplicative filter ``1 + η_k`` follows an OU process sampled once per st
 stationary law N(0, σ²) (the same marginal as Gaussian dropout) and correlation ``ρ^{|k−l|}`` between
 steps, ``τ`` the correlation time in steps (τ → 0: independent Gaussian dropout). SPS ask how this
 correlation changes noisy GD; :func:`ou_dropout_gd` runs it on the zero-loss manifold problem of
-:mod:`droplab.dynamics.manifold`. The recurrence itself is :func:`droplab.nn.functional.ou_update`,
+:mod:`droplab.dynamics.manifold`. The recurrence itself is :func:`droplab.nn.laws.ou_update`,
 the one ``OUDropout`` uses.
 """
 
@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive
 from droplab.dynamics.manifold import Trajectory, gaussian_dropout_gd
-from droplab.nn.functional import ou_rho, ou_update
+from droplab.nn.laws import ou_rho, ou_update
 
 __all__ = ["ou_path", "ou_dropout_gd", "ou_rho"]
 

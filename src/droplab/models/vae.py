@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_choice, check_int, check_positive
 from droplab.nn import InformationDropout
-from droplab.nn.functional import information_kl
+from droplab.nn.laws import information_kl
 
 LATENTS = ("gaussian", "information")
 _LOG_2PI = math.log(2 * math.pi)
@@ -60,7 +60,7 @@ class GaussianLatent(nn.Module):
 class InformationLatent(nn.Module):
     """``z = ε ⊙ f(x)``, ``f = Softplus(W h + b)``, ε ~ logN(0, α(x)²): an :class:`droplab.nn.InformationDropout`
     layer with the log-normal prior logN(μ, σ²) (learned μ, σ; Proposition 2). Its KL (eq. 4 with
-    log f(x), :func:`droplab.nn.functional.information_kl`) is the exact KL(q(z|x) ‖ p(z)).
+    log f(x), :func:`droplab.nn.laws.information_kl`) is the exact KL(q(z|x) ‖ p(z)).
 
     The VAE needs K noise draws per example whatever the train/eval mode, so this module reuses the
     layer's α head, prior and KL and draws ε = exp(α n) from the given standard normal ``n``.

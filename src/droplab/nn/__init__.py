@@ -4,7 +4,7 @@ See ``docs/noise-layers.md`` for the table of layers and the conventions (``p`` 
 probability; training / evaluation / Monte Carlo modes; scaling; record/replay).
 """
 
-from droplab.nn import functional
+from droplab.nn import functional, laws
 from droplab.nn.backpercolation import Backpercolation, BackpercolationSigmoid
 from droplab.nn.base import NoiseLayer, noise_shape
 from droplab.nn.bernoulli import BernoulliDropout
@@ -34,6 +34,7 @@ __all__ = [
     "NoiseLayer",
     "noise_shape",
     "functional",
+    "laws",
     "evaluation",
     "training",
     "mc_mode",

@@ -8,12 +8,14 @@ replayed factor or in evaluation mode; ``torch.compile`` is not tested.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from droplab._checks import check_probability
 from droplab.nn import functional as F
+from droplab.nn import laws
 from droplab.nn.base import NoiseLayer
 
 
@@ -46,7 +48,7 @@ class Backpercolation(NoiseLayer):
         self.last_derivative: Tensor | None = None
 
     def _derivative(self, s: Tensor) -> Tensor:
-        d = self.derivative(s.detach()) if self.derivative is not None else F.derivative_of(self.activation, s)
+        d = self.derivative(s.detach()) if self.derivative is not None else laws.derivative_of(self.activation, s)
         self.last_derivative = d.detach()
         return self.last_derivative
 
@@ -59,14 +61,8 @@ class Backpercolation(NoiseLayer):
             return 1.0, (1 - q) / q
         return self.keep / d, self.keep * (1 - self.keep) / (d * d)
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        return F.backpercolation_factor(self._derivative(x), self.keep, generator=self.generator)
-
-    def forward(self, s: Tensor) -> Tensor:
-        if not self.sampling:
-            return self.activation(s)
-        factor = self.take_noise(s)
-        return F.backpercolation(s, self.activation, factor=factor)
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.backpercolation(x, self.activation, self._derivative, self.keep, training, **kwargs)
 
     def extra_repr(self) -> str:
         name = getattr(self.activation, "__name__", type(self.activation).__name__)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from droplab._checks import check_choice, check_probability
 from droplab.nn import functional as F
-from droplab.nn.base import NoiseLayer, noise_shape
+from droplab.nn import laws
+from droplab.nn.base import NoiseLayer
 
 
 class BernoulliDropout(NoiseLayer):
@@ -33,7 +35,7 @@ class BernoulliDropout(NoiseLayer):
                  shared_dims: Sequence[int] = (), generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
         check_probability("p", p)
-        check_choice("scale", scale, F.SCALES)
+        check_choice("scale", scale, laws.SCALES)
         if isinstance(p, Tensor):
             self.register_buffer("p", p.detach().clone())
         else:
@@ -42,13 +44,10 @@ class BernoulliDropout(NoiseLayer):
         self.shared_dims = tuple(shared_dims)
 
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
-        return F.bernoulli_moments(self.p, self.scale)
+        return laws.bernoulli_moments(self.p, self.scale)
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        if isinstance(self.p, Tensor):
-            F.check_broadcast("p", self.p, x)
-        return F.bernoulli_noise(noise_shape(x, self.shared_dims), self.p, scale=self.scale,
-                                 dtype=x.dtype, device=x.device, generator=self.generator)
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.bernoulli_dropout(x, self.p, training, scale=self.scale, shared_dims=self.shared_dims, **kwargs)
 
     def extra_repr(self) -> str:
         p = f"tensor{tuple(self.p.shape)}" if isinstance(self.p, Tensor) else f"{self.p}"

@@ -7,12 +7,14 @@ mask (:func:`droplab.nn.replay_masks`), since sampling is random per call.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from droplab._checks import check_choice, check_int, check_probability
+from droplab._checks import check_broadcast, check_choice, check_int, check_probability
 from droplab.nn import functional as F
+from droplab.nn import laws
 from droplab.nn.base import NoiseLayer
 
 
@@ -44,17 +46,22 @@ class DropConnectLinear(NoiseLayer):
         check_int("out_features", out_features, minimum=1)
         check_int("chunk_elements", chunk_elements, minimum=1)
         check_probability("p", p)
-        check_choice("scale", scale, F.SCALES)
+        check_choice("scale", scale, laws.SCALES)
         self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         if isinstance(p, Tensor):
-            F.check_broadcast("p", p, self.weight)
+            check_broadcast("p", p, self.weight)
             self.register_buffer("p", p.detach().clone())
         else:
             self.p = float(p)
-        self.scale, self.per_example, self.chunk_elements = scale, per_example, chunk_elements
+        self.scale, self._per_example, self.chunk_elements = scale, per_example, chunk_elements
         self.reset_parameters()
+
+    @property
+    def per_example(self) -> bool:
+        """Whether every row of the input gets its own connection mask (else one (out, in) mask per call)."""
+        return self._per_example
 
     def reset_parameters(self) -> None:
         """``torch.nn.Linear``'s initialization."""
@@ -64,28 +71,11 @@ class DropConnectLinear(NoiseLayer):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
-        return F.bernoulli_moments(self.p, self.scale)
+        return laws.bernoulli_moments(self.p, self.scale)
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        """The whole weight noise: (rows of x, out, in) per example, else (out, in)."""
-        rows = x.reshape(-1, x.shape[-1]).shape[0] if x.dim() else 1
-        shape = (rows, *self.weight.shape) if self.per_example else tuple(self.weight.shape)
-        return F.bernoulli_noise(shape, self.p, scale=self.scale, dtype=x.dtype, device=x.device,
-                                 generator=self.generator)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.sampling:
-            return F.dropconnect_linear(x, self.weight, self.bias, self.p, training=False, scale=self.scale)
-        if self._record is None and self._replay is None:
-            return F.dropconnect_linear(x, self.weight, self.bias, self.p, scale=self.scale,
-                                        per_example=self.per_example, chunk_elements=self.chunk_elements,
-                                        generator=self.generator)
-        x2 = x.reshape(-1, self.in_features) if x.dim() and x.shape[-1] == self.in_features else None
-        if x2 is None:
-            raise ValueError(f"input must have {self.in_features} features in its last dim, got {tuple(x.shape)}")
-        noise = self.take_noise(x)
-        y = F.masked_linear(x2, self.weight, self.bias, noise=noise)
-        return y.reshape(*x.shape[:-1], self.out_features)
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.dropconnect_linear(x, self.weight, self.bias, self.p, training, scale=self.scale,
+                                    per_example=self.per_example, chunk_elements=self.chunk_elements, **kwargs)
 
     def extra_repr(self) -> str:
         p = f"tensor{tuple(self.p.shape)}" if isinstance(self.p, Tensor) else f"{self.p}"

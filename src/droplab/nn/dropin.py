@@ -6,13 +6,15 @@ Works with ``torch.compile``; under ``torch.func`` transforms use evaluation mod
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from droplab._checks import check_probability
 from droplab.nn import functional as F
-from droplab.nn.base import NoiseLayer, noise_shape
+from droplab.nn import laws
+from droplab.nn.base import NoiseLayer
 
 
 class Dropin(NoiseLayer):
@@ -39,20 +41,10 @@ class Dropin(NoiseLayer):
         self.shared_dims = tuple(shared_dims)
 
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
-        keep = 1 - self.p
-        return keep, self.p * keep
+        return laws.bernoulli_moments(self.p, "none")
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        if isinstance(self.p, Tensor):
-            F.check_broadcast("p", self.p, x)
-        return F.bernoulli_noise(noise_shape(x, self.shared_dims), self.p, scale="none", dtype=x.dtype,
-                                 device=x.device, generator=self.generator)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.sampling:
-            return F.dropin(x, self.p, training=False)
-        m = self.take_noise(x)
-        return m * x + (1 - m)
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.dropin(x, self.p, training, shared_dims=self.shared_dims, **kwargs)
 
     def extra_repr(self) -> str:
         p = f"tensor{tuple(self.p.shape)}" if isinstance(self.p, Tensor) else f"{self.p}"

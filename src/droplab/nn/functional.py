@@ -1,257 +1,88 @@
 """Functional twins of the droplab noise layers: stateless, validating, vectorized.
 
-Every function takes the input, the law's parameters, ``training`` and a ``generator``; with
-``return_noise=True`` it also returns the multiplicative noise it applied, so the caller can
-replay it (:func:`droplab.nn.replay_masks`). ``training=False`` gives the deterministic
-expectation (the ensemble layer). NaN in the input propagates as NaN.
+One contract for every function::
+
+    f(x, <law parameters>, training=True, *, generator=None, noise=None, return_noise=False)
+
+returns ``out``, or ``(out, noise)`` with ``return_noise=True``. ``noise`` replays a given noise
+instead of drawing (what :func:`droplab.nn.replay_masks` hands the layers); the noise returned is
+the one applied, in the variable the layer records (the multiplicative noise, except where a
+reparametrization variable keeps gradients exact: the standard-normal z of Information and
+variational dropout, the pre-activation ζ of :func:`variational_linear`, the keep mask of
+:func:`dropin`, the spikes Δ, the backward factor). ``training=False`` gives the deterministic
+expectation (the ensemble layer); its returned noise is the mean multiplier. The input must be a
+floating-point tensor (as for ``torch.nn.functional.dropout``); NaN propagates as NaN. Each
+:class:`droplab.nn.NoiseLayer`'s ``forward`` is one call of its function here; the laws they draw
+from are in :mod:`droplab.nn.laws`.
 
 Transforms: every function is traceable by ``torch.compile`` (tested with ``fullgraph=True``
 for Bernoulli and Gaussian dropout). Under ``torch.func`` transforms (``grad``, ``vmap``,
-``jacrev``) the deterministic path (``training=False``) and any function given its noise
-(the layers under :func:`droplab.nn.replay_masks`) work; fresh sampling inside ``vmap`` needs
-``randomness="different"`` or ``"same"``.
+``jacrev``) the deterministic path (``training=False``) and any function given its noise work;
+fresh sampling inside ``vmap`` needs ``randomness="different"`` or ``"same"``.
 """
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from droplab._checks import (
     check_activities,
+    check_broadcast,
     check_choice,
-    check_exactly_one,
+    check_floating,
+    check_generator,
     check_positive,
     check_probability,
 )
+from droplab.nn._random import rng_key
 from droplab.nn.base import noise_shape
+from droplab.nn.laws import (
+    SCALES,
+    backpercolation_factor,
+    bernoulli_moments,
+    bernoulli_noise,
+    derivative_of,
+    device_generator,
+    gaussian_noise,
+    gaussian_sigma,
+    lognormal_moments,
+    lognormal_noise,
+    ou_update,
+)
 
-SCALES = ("inverted", "none")
-PRIORS = ("log-uniform", "log-normal")
+__all__ = [
+    "bernoulli_dropout", "dropconnect_linear", "masked_linear", "dropin", "gaussian_dropout", "lognormal_dropout",
+    "ou_dropout", "information_dropout", "variational_dropout", "variational_linear", "stochastic_spiking",
+    "spiking_linear", "backpercolation",
+    "bernoulli_noise",  # README name; its home is droplab.nn.laws
+]
+
 CHUNK_ELEMENTS = 1 << 22  # largest per-example connection mask drawn at once (4M entries, 16 MiB in float32)
-# Kingma, Salimans & Welling 2015 ("Variational dropout and the local reparameterization trick"): the
-# cubic fit −KL(q_α ‖ log-uniform) ≈ const + ½ log α + c1 α + c2 α² + c3 α³, valid for α ≤ 1
-KINGMA_C = (1.16145124, -1.50204118, 0.58629921)
+Out = Tensor | tuple[Tensor, Tensor]
 
 
-def check_broadcast(name: str, param: Tensor, x: Tensor) -> None:
-    """One-line error when a per-unit parameter does not broadcast against the input."""
-    try:
-        torch.broadcast_shapes(tuple(param.shape), tuple(x.shape))
-    except RuntimeError:
-        raise ValueError(
-            f"{name} of shape {tuple(param.shape)} does not broadcast against an input of shape "
-            f"{tuple(x.shape)}; give one value per unit of the trailing dims"
-        ) from None
+def _check(x: Tensor, generator: torch.Generator | None) -> None:
+    check_floating("input", x)
+    check_generator("generator", generator)
 
 
-def device_generator(generator: torch.Generator | None,
-                     device: torch.device | str | None) -> torch.Generator | None:
-    """``generator`` where it can draw on ``device``; else a generator on ``device`` seeded by one draw from it.
-
-    Experiments hold CPU generators (``RunContext.generator``); a CUDA tensor's noise cannot be drawn
-    with one, so it is drawn with a CUDA generator whose seed comes from the given one: reproducible
-    from the caller's seed, and the caller's generator advances by one draw. None stays None (the
-    device's default generator); ``meta`` tensors take any generator.
-    """
-    target = torch.device(device if device is not None else "cpu")
-    if generator is None or generator.device.type == target.type or target.type == "meta":
-        return generator
-    seed = int(torch.randint(0, 2 ** 63 - 1, (1,), generator=generator, device=generator.device))
-    return torch.Generator(target).manual_seed(seed)
+def _result(out: Tensor, noise: Tensor | float, return_noise: bool) -> Out:
+    return (out, torch.as_tensor(noise)) if return_noise else out
 
 
-def bernoulli_moments(p: float | Tensor, scale: str = "inverted") -> tuple[float | Tensor, float | Tensor]:
-    """Mean and variance of Bernoulli dropout noise ξ = m·c, m ~ Bernoulli(1−p).
-
-    c = 1/(1−p) for ``scale="inverted"`` (E ξ = 1, Var ξ = p/(1−p)); c = 1 for ``scale="none"``
-    (Baldi & Sadowski 2014 convention, E ξ = 1−p, Var ξ = p(1−p)).
-    """
-    keep = 1 - p
-    c = 1 / keep if scale == "inverted" else 1.0
-    return keep * c, p * keep * c * c
+def _flatten_features(x: Tensor, in_features: int) -> Tensor:
+    if x.dim() == 0 or x.shape[-1] != in_features:
+        raise ValueError(f"input must have {in_features} features in its last dim, got shape {tuple(x.shape)}")
+    return x.reshape(-1, in_features)
 
 
-def bernoulli_noise(shape: Sequence[int], p: float | Tensor, *, scale: str = "inverted",
-                    dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
-                    generator: torch.Generator | None = None, key: Tensor | None = None,
-                    offset: int = 0) -> Tensor:
-    """Draw Bernoulli dropout noise of ``shape``: 0 with probability ``p``, else 1 (or 1/(1−p)).
-
-    The one home of mask generation: every Bernoulli layer, dropin, DropConnect and the samplers
-    draw here. On CPU each element compares a 32-bit uniform integer u with round((1−p)·2³²): the
-    keep probability is exact to 2⁻³³ (finer than the 2⁻²⁴ grid of a float32 ``torch.rand``); for
-    p = ½ exactly each mask is one random bit (exact, and cheaper). The integers are
-    :func:`random_int32`'s: numpy's PCG64 keyed by two 64-bit words drawn from ``generator``
-    (torch's default generator when None, so ``torch.manual_seed`` and saved RNG states govern the
-    masks), or elements ``offset …`` of the stream of a given ``key`` (how DropConnect's chunks add
-    up to one draw; CPU only). Large draws are generated by up to ``torch.get_num_threads()``
-    threads, with the same masks for any thread count. This takes less than half the time of
-    ``torch.rand`` + compare and a fifth of ``torch.bernoulli_``'s (``bench/noise_sampler.py``).
-    ``torch.compile`` traces it (the custom op ``droplab::bernoulli_mask``) and draws the same masks
-    as eager mode. On other devices and inside ``torch.func`` transforms the masks are
-    ``torch.rand(...) < 1 − p`` (vmap's ``randomness=`` rules apply).
-
-    >>> noise = bernoulli_noise((100000,), 0.2, generator=torch.Generator().manual_seed(0))
-    >>> round(float((noise > 0).float().mean()), 2), sorted(set(noise.tolist()))
-    (0.8, [0.0, 1.25])
-    """
-    shape = tuple(shape)
-    on_cpu = torch.device(device if device is not None else "cpu").type == "cpu"
-    if not on_cpu or (_in_functorch_transform() and not torch.compiler.is_compiling()):
-        u = torch.rand(shape, dtype=dtype, device=device, generator=device_generator(generator, device))
-        keep_t = 1 - torch.as_tensor(p, dtype=dtype, device=u.device)
-        mask = (u < keep_t).to(dtype)
-        return mask / keep_t if scale == "inverted" else mask
-    key = rng_key(generator) if key is None else key
-    if isinstance(p, Tensor):
-        words = random_int32(math.prod(shape), key=key, offset=offset).reshape(shape)   # v, v + 2³¹ uniform
-        keep_t = 1 - p.to(torch.float64)
-        mask = torch.lt(words, torch.round(keep_t * 2.0 ** 32).to(torch.int64) - 2 ** 31).to(dtype)
-        return mask / keep_t.to(dtype) if scale == "inverted" else mask
-    keep = 1 - float(p)
-    threshold = round(keep * 2 ** 32)                                     # u < threshold with probability ≈ keep
-    value = 1 / keep if scale == "inverted" and keep > 0 else 1.0
-    if threshold >= 2 ** 32:
-        return torch.full(shape, value, dtype=dtype)
-    draw = _bernoulli_mask_op if torch.compiler.is_compiling() else _bernoulli_mask_impl   # eager: no op dispatch
-    mask = draw(key, offset, math.prod(shape), threshold, value, dtype == torch.float64)
-    return mask.reshape(shape).to(dtype)
-
-
-_RNG_BLOCKS = 4           # a large draw is generated as this many blocks in parallel threads
-_RNG_PARALLEL_MIN = 1 << 18
-_RNG_PIECE = 1 << 14       # 64-bit words generated at a time (128 KiB)
-_rng_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
-
-
-def rng_key(generator: torch.Generator | None = None) -> Tensor:
-    """Two 64-bit words drawn from ``generator`` (torch's default one if None): the key of a PCG64 stream."""
-    return torch.randint(-2 ** 63, 2 ** 63 - 1, (2,), generator=generator)
-
-
-def random_int32(count: int, generator: torch.Generator | None = None, *, key: Tensor | None = None,
-                 offset: int = 0) -> Tensor:
-    """Integers ``offset … offset+count−1`` of a stream of uniform 32-bit integers, as int32, CPU.
-
-    The int32 values are u − 2³¹ for the stream's uint32 integers u (so a per-unit p draws the masks
-    of the equal scalar p, except p = ½, which :func:`bernoulli_noise` draws from single bits). The stream is
-    numpy's PCG64 seeded (``SeedSequence``) with ``key``, by default a fresh :func:`rng_key` from
-    ``generator``. Any slice is reached by PCG64's jump-ahead, so chunks of one stream
-    concatenate to the whole, and a draw of ≥ 2¹⁸ integers is generated as 4 blocks by up to
-    ``torch.get_num_threads()`` threads (numpy releases the GIL), with the same result for any
-    thread count. Under ``torch.compile`` it is the custom op ``droplab::random_int32``, so compiled
-    code draws the same integers as eager mode.
-    """
-    draw = _random_int32_op if torch.compiler.is_compiling() else _random_int32_impl      # eager: no op dispatch
-    return draw(rng_key(generator) if key is None else key, offset, count)
-
-
-def _stream_blocks(key: Tensor, offset: int, count: int, write: Callable[[np.ndarray, int], None],
-                   per_word: int = 2) -> None:
-    """Call ``write(values, at)`` with values ``offset+at …`` of ``key``'s stream, block by block.
-
-    ``per_word=2``: the uint32 halves of each 64-bit word; ``per_word=64``: its bits (uint8 0/1, low bit first).
-    """
-    seed = np.random.SeedSequence([k % 2 ** 64 for k in key.tolist()])
-    first, last = offset // per_word, -(-(offset + count) // per_word)   # the 64-bit words holding the slice
-
-    def block(lo: int, hi: int) -> None:
-        bits = np.random.PCG64(seed)
-        if lo:
-            bits.advance(lo)
-        for start in range(lo, hi, _RNG_PIECE):                       # cache-sized pieces, no large temporaries
-            stop = min(hi, start + _RNG_PIECE)
-            raw = bits.random_raw(stop - start)
-            values = raw.view(np.uint32) if per_word == 2 else np.unpackbits(raw.view(np.uint8), bitorder="little")
-            a, b = max(per_word * start, offset), min(per_word * stop, offset + count)
-            write(values[a - per_word * start:b - per_word * start], a - offset)
-
-    if count < _RNG_PARALLEL_MIN:
-        block(first, last)
-        return
-    bounds = np.linspace(first, last, _RNG_BLOCKS + 1).astype(np.int64).tolist()
-    workers = min(_RNG_BLOCKS, torch.get_num_threads())   # the blocks, hence the integers, do not depend on it
-    if workers == 1:
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            block(lo, hi)
-    else:
-        list(_thread_pool(workers).map(block, bounds[:-1], bounds[1:]))
-
-
-def _random_int32_impl(key: Tensor, offset: int, count: int) -> Tensor:
-    out = np.empty(count, dtype=np.int32)
-
-    def write(u: np.ndarray, at: int) -> None:
-        np.bitwise_xor(u, np.uint32(1 << 31), out=out[at:at + len(u)].view(np.uint32))   # u − 2³¹ as int32
-
-    _stream_blocks(key, offset, count, write)
-    return torch.from_numpy(out)
-
-
-_random_int32_op = torch.library.custom_op("droplab::random_int32", _random_int32_impl, mutates_args=())
-
-
-@_random_int32_op.register_fake
-def _(key: Tensor, offset: int, count: int) -> Tensor:
-    return key.new_empty(count, dtype=torch.int32)
-
-
-def _bernoulli_mask_impl(key: Tensor, offset: int, count: int, threshold: int, value: float,
-                         double: bool) -> Tensor:
-    """``value`` where the stream's uint32 u < ``threshold`` (< 2³²), else 0: float64 if ``double`` else float32.
-
-    Keep exactly ½ (threshold 2³¹) uses one bit of the stream per mask instead of 32: the same law, exact.
-    """
-    out = np.empty(count, dtype=np.float64 if double else np.float32)
-    scalar = out.dtype.type(value)
-
-    def write(u: np.ndarray, at: int) -> None:             # compare and scale inside the worker threads
-        np.multiply(np.less(u, threshold), scalar, out=out[at:at + len(u)])
-
-    def write_bits(bits: np.ndarray, at: int) -> None:
-        np.multiply(bits, scalar, out=out[at:at + len(bits)])
-
-    if threshold == 2 ** 31:
-        _stream_blocks(key, offset, count, write_bits, per_word=64)
-    else:
-        _stream_blocks(key, offset, count, write)
-    return torch.from_numpy(out)
-
-
-_bernoulli_mask_op = torch.library.custom_op("droplab::bernoulli_mask", _bernoulli_mask_impl, mutates_args=())
-
-
-@_bernoulli_mask_op.register_fake
-def _(key: Tensor, offset: int, count: int, threshold: int, value: float, double: bool) -> Tensor:
-    return key.new_empty(count, dtype=torch.float64 if double else torch.float32)
-
-
-def _thread_pool(workers: int) -> ThreadPoolExecutor:
-    """This process's pool of ``workers`` mask-generation threads (made on first use, again after a fork)."""
-    return _rng_pools.setdefault((os.getpid(), workers), ThreadPoolExecutor(workers))
-
-
-def _in_functorch_transform() -> bool:
-    """True inside ``torch.func`` transforms (vmap, grad, …), where fresh noise must come from torch ops.
-
-    ``torch.compile``'s AOT stage also runs under a functorch interpreter; callers test
-    ``torch.compiler.is_compiling()`` first (dynamo traces the Python, so the custom op is recorded).
-    """
-    return torch._C._functorch.peek_interpreter_stack() is not None
-
-
-def bernoulli_dropout(x: Tensor, p: float | Tensor = 0.5, training: bool = True, *,
-                      scale: str = "inverted", shared_dims: Sequence[int] = (),
-                      generator: torch.Generator | None = None,
-                      return_noise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def bernoulli_dropout(x: Tensor, p: float | Tensor = 0.5, training: bool = True, *, scale: str = "inverted",
+                      shared_dims: Sequence[int] = (), generator: torch.Generator | None = None,
+                      noise: Tensor | None = None, return_noise: bool = False) -> Out:
     """Unit dropout: ``x ⊙ ξ`` with ξ = m·c, m_i ~ Bernoulli(1 − p_i) (Baldi & Sadowski 2014, eq. 1).
 
     ``p`` is the **drop** probability (a float or per-unit tensor broadcastable to ``x``); the
@@ -263,24 +94,18 @@ def bernoulli_dropout(x: Tensor, p: float | Tensor = 0.5, training: bool = True,
     tensor([[2., 0., 2., 0.],
             [2., 2., 2., 2.]])
     """
+    _check(x, generator)
     check_probability("p", p)
     check_choice("scale", scale, SCALES)
     if isinstance(p, Tensor):
         check_broadcast("p", p, x)
-    if not training:
+    if not training and noise is None:
         mean, _ = bernoulli_moments(p, scale)
-        out = x * mean
-        return (out, torch.as_tensor(mean)) if return_noise else out
-    noise = bernoulli_noise(noise_shape(x, shared_dims), p, scale=scale, dtype=x.dtype,
-                            device=x.device, generator=generator)
-    out = x * noise
-    return (out, noise) if return_noise else out
-
-
-def _flatten_features(x: Tensor, in_features: int) -> Tensor:
-    if x.dim() == 0 or x.shape[-1] != in_features:
-        raise ValueError(f"input must have {in_features} features in its last dim, got shape {tuple(x.shape)}")
-    return x.reshape(-1, in_features)
+        return _result(x * mean, mean, return_noise)
+    if noise is None:
+        noise = bernoulli_noise(noise_shape(x, shared_dims), p, scale=scale, dtype=x.dtype, device=x.device,
+                                generator=generator)
+    return _result(x * noise, noise, return_noise)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -314,7 +139,7 @@ def masked_linear(values: Tensor, weight: Tensor, bias: Tensor | None, *,
 def dropconnect_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, p: float | Tensor = 0.5,
                        training: bool = True, *, scale: str = "inverted", per_example: bool = True,
                        chunk_elements: int = CHUNK_ELEMENTS, generator: torch.Generator | None = None,
-                       return_noise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+                       noise: Tensor | None = None, return_noise: bool = False) -> Out:
     """Dropout on connections: ``S_i = Σ_j δ_ij w_ij I_j`` (Baldi & Sadowski 2014, eq. 14).
 
     δ_ij ~ Bernoulli(1 − p_ij) independently per connection and, with ``per_example=True``, per
@@ -329,34 +154,34 @@ def dropconnect_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, p:
     >>> dropconnect_linear(torch.ones(3, 4), torch.ones(2, 4), p=0.5, generator=g).shape
     torch.Size([3, 2])
     """
+    _check(x, generator)
     check_probability("p", p)
     check_choice("scale", scale, SCALES)
     if isinstance(p, Tensor):
         check_broadcast("p", p, weight)
     shape = x.shape
     x2 = _flatten_features(x, weight.shape[1])
-    if not training:
+    if not training and noise is None:
         mean, _ = bernoulli_moments(p, scale)
         y = x2 @ (weight * mean).T + (0 if bias is None else bias)
-        out = y.reshape(*shape[:-1], weight.shape[0])
-        return (out, torch.as_tensor(mean)) if return_noise else out
+        return _result(y.reshape(*shape[:-1], weight.shape[0]), mean, return_noise)
 
     # on CPU the chunks are slices of one keyed stream: the chunk size does not change the masks
-    key = rng_key(generator) if x.device.type == "cpu" else None
+    key = rng_key(generator) if x.device.type == "cpu" and noise is None else None
 
     def draw(lo: int, hi: int | None) -> Tensor:
         size = tuple(weight.shape) if hi is None else (hi - lo, *weight.shape)
         return bernoulli_noise(size, p, scale=scale, dtype=x.dtype, device=x.device, generator=generator, key=key,
                                offset=lo * weight.numel())
 
-    if return_noise or not per_example:
+    if noise is None and (return_noise or not per_example):
         noise = draw(0, x2.shape[0] if per_example else None)
+    if noise is not None:
         y = masked_linear(x2, weight, bias, noise=noise)
     else:
-        noise = None
         y = masked_linear(x2, weight, bias, sample=draw, chunk_elements=chunk_elements)
     out = y.reshape(*shape[:-1], weight.shape[0])
-    return (out, noise) if return_noise else out
+    return (out, noise) if return_noise else out  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -364,58 +189,38 @@ def dropconnect_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, p:
 
 
 def dropin(x: Tensor, p: float | Tensor = 0.5, training: bool = True, *, shared_dims: Sequence[int] = (),
-           generator: torch.Generator | None = None, return_noise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+           generator: torch.Generator | None = None, noise: Tensor | None = None, return_noise: bool = False) -> Out:
     """Dropin: each unit is set to **1** with probability ``p`` (Baldi & Sadowski 2014, §11.6).
 
     ``y = m ⊙ x + (1 − m)`` with the keep mask m ~ Bernoulli(1 − p) (no rescaling). The noise
-    returned is m; evaluation gives the expectation ``(1 − p)·x + p``. B&S note it maximizes
-    the variances ``p(1 − p)(x − 1)²`` instead of shrinking them, and does not train well.
+    is m; evaluation gives the expectation ``(1 − p)·x + p`` (m replaced by its mean 1 − p). B&S
+    note it maximizes the variances ``p(1 − p)(x − 1)²`` instead of shrinking them, and does not
+    train well.
 
     >>> dropin(torch.zeros(2, 3), 0.5, training=False)
     tensor([[0.5000, 0.5000, 0.5000],
             [0.5000, 0.5000, 0.5000]])
     """
+    _check(x, generator)
     check_probability("p", p)
     if isinstance(p, Tensor):
         check_broadcast("p", p, x)
-    if not training:
-        keep = 1 - torch.as_tensor(p, dtype=x.dtype, device=x.device)
-        out = keep * x + (1 - keep)
-        return (out, keep) if return_noise else out
-    m = bernoulli_noise(noise_shape(x, shared_dims), p, scale="none", dtype=x.dtype, device=x.device,
-                        generator=generator)
-    out = m * x + (1 - m)
-    return (out, m) if return_noise else out
+    if not training and noise is None:
+        noise = 1 - torch.as_tensor(p, dtype=x.dtype, device=x.device)
+    elif noise is None:
+        noise = bernoulli_noise(noise_shape(x, shared_dims), p, scale="none", dtype=x.dtype, device=x.device,
+                                generator=generator)
+    return _result(noise * x + (1 - noise), noise, return_noise)
 
 
 # ----------------------------------------------------------------------------------------------
-# Gaussian and log-normal multiplicative noise (Srivastava et al. 2014; Shalova et al.; Achille & Soatto)
-
-
-def gaussian_sigma(p: float | Tensor | None = None, sigma: float | Tensor | None = None) -> float | Tensor:
-    """σ of Gaussian dropout from exactly one of ``p`` (σ² = p/(1 − p), Bernoulli's variance) or ``sigma``."""
-    check_exactly_one(p=p, sigma=sigma)
-    if sigma is not None:
-        check_positive("sigma", sigma, allow_zero=True)
-        return sigma
-    check_probability("p", p)
-    assert p is not None
-    if isinstance(p, Tensor):
-        return (p / (1 - p)).sqrt()
-    return math.sqrt(p / (1 - p))
-
-
-def gaussian_noise(shape: Sequence[int], sigma: float | Tensor, *, dtype: torch.dtype = torch.float32,
-                   device: torch.device | str | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """ξ = 1 + σ·z, z ~ N(0, 1), of ``shape``."""
-    z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=device_generator(generator, device))
-    return 1 + sigma * z
+# Gaussian, log-normal and Ornstein–Uhlenbeck multiplicative noise (Srivastava et al. 2014; SPS; A&S 2017)
 
 
 def gaussian_dropout(x: Tensor, p: float | Tensor | None = None, sigma: float | Tensor | None = None,
                      training: bool = True, *, shared_dims: Sequence[int] = (),
-                     generator: torch.Generator | None = None,
-                     return_noise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+                     generator: torch.Generator | None = None, noise: Tensor | None = None,
+                     return_noise: bool = False) -> Out:
     """Gaussian dropout ``x ⊙ ξ``, ξ ~ N(1, σ²) (Srivastava et al. 2014 §10; Shalova, Peletier & Schlichting).
 
     Give ``sigma`` or the drop probability ``p`` (then σ² = p/(1 − p), the variance of inverted
@@ -424,34 +229,20 @@ def gaussian_dropout(x: Tensor, p: float | Tensor | None = None, sigma: float | 
     >>> gaussian_dropout(torch.ones(2), p=0.5, training=False)
     tensor([1., 1.])
     """
+    _check(x, generator)
     s = gaussian_sigma(p, sigma)
     if isinstance(s, Tensor):
         check_broadcast("sigma" if sigma is not None else "p", s, x)
-    if not training:
-        return (x, torch.ones(())) if return_noise else x
-    noise = gaussian_noise(noise_shape(x, shared_dims), s, dtype=x.dtype, device=x.device, generator=generator)
-    out = x * noise
-    return (out, noise) if return_noise else out
-
-
-def lognormal_moments(alpha: float | Tensor) -> tuple[float | Tensor, float | Tensor]:
-    """Mean ``e^{α²/2}`` and variance ``(e^{α²} − 1)e^{α²}`` of ε ~ logN(0, α²)."""
-    a2 = alpha * alpha
-    if isinstance(a2, Tensor):
-        return (a2 / 2).exp(), torch.expm1(a2) * a2.exp()
-    return math.exp(a2 / 2), math.expm1(a2) * math.exp(a2)
-
-
-def lognormal_noise(shape: Sequence[int], alpha: float | Tensor, *, dtype: torch.dtype = torch.float32,
-                    device: torch.device | str | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """ε = exp(α·z), z ~ N(0, 1), of ``shape`` (α broadcastable to it)."""
-    z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=device_generator(generator, device))
-    return (alpha * z).exp()
+    if not training and noise is None:
+        return _result(x, 1.0, return_noise)
+    if noise is None:
+        noise = gaussian_noise(noise_shape(x, shared_dims), s, dtype=x.dtype, device=x.device, generator=generator)
+    return _result(x * noise, noise, return_noise)
 
 
 def lognormal_dropout(x: Tensor, alpha: float | Tensor, training: bool = True, *,
                       shared_dims: Sequence[int] = (), generator: torch.Generator | None = None,
-                      return_noise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+                      noise: Tensor | None = None, return_noise: bool = False) -> Out:
     """Constant log-normal noise ``x ⊙ ε``, ε ~ logN(0, α²) (Achille & Soatto 2017, §4 and Fig. 3 "Log-normal").
 
     The noise is not mean-one (E ε = e^{α²/2}, as in the paper's and authors' ε = exp(α z));
@@ -460,178 +251,111 @@ def lognormal_dropout(x: Tensor, alpha: float | Tensor, training: bool = True, *
     >>> lognormal_dropout(torch.ones(1), 0.0)
     tensor([1.])
     """
+    _check(x, generator)
     check_positive("alpha", alpha, allow_zero=True)
     if isinstance(alpha, Tensor):
         check_broadcast("alpha", alpha, x)
-    if not training:
+    if not training and noise is None:
         mean, _ = lognormal_moments(alpha)
-        out = x * mean
-        return (out, torch.as_tensor(mean)) if return_noise else out
-    noise = lognormal_noise(noise_shape(x, shared_dims), alpha, dtype=x.dtype, device=x.device, generator=generator)
-    out = x * noise
-    return (out, noise) if return_noise else out
-
-
-# ----------------------------------------------------------------------------------------------
-# Ornstein–Uhlenbeck dropout (Shalova, Peletier & Schlichting, "Contributions")
-
-
-def ou_rho(correlation_steps: float) -> float:
-    """Per-step autocorrelation ρ = e^{−1/τ} of the OU noise (τ = 0: independent draws, ρ = 0)."""
-    check_positive("correlation_steps", correlation_steps, allow_zero=True)
-    return 0.0 if correlation_steps == 0 else math.exp(-1.0 / correlation_steps)
-
-
-def ou_update(eta: Tensor | None, shape: Sequence[int], sigma: float, correlation_steps: float, *,
-              dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
-              generator: torch.Generator | None = None) -> Tensor:
-    """One step of η_{k+1} = ρ η_k + σ √(1 − ρ²) ξ_k, ρ = e^{−1/τ}; ``eta=None`` draws the stationary N(0, σ²)."""
-    check_positive("sigma", sigma, allow_zero=True)
-    z = torch.randn(tuple(shape), dtype=dtype, device=device, generator=device_generator(generator, device))
-    return ou_advance(eta, z, sigma, ou_rho(correlation_steps))
-
-
-def ou_advance(eta: Tensor | None, z: Tensor, sigma: float, rho: float) -> Tensor:
-    """η_{k+1} = ρ η_k + σ √(1 − ρ²) z from a standard normal draw ``z`` (``eta=None``: σ z, the stationary law)."""
-    if eta is None or rho == 0.0:
-        return sigma * z
-    return rho * eta + (sigma * math.sqrt(1.0 - rho * rho)) * z
+        return _result(x * mean, mean, return_noise)
+    if noise is None:
+        noise = lognormal_noise(noise_shape(x, shared_dims), alpha, dtype=x.dtype, device=x.device,
+                                generator=generator)
+    return _result(x * noise, noise, return_noise)
 
 
 def ou_dropout(x: Tensor, eta: Tensor | None, sigma: float, correlation_steps: float, training: bool = True, *,
-               shared_dims: Sequence[int] = (0,),
-               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
-    """``x ⊙ (1 + η_{k+1})`` with η advanced one OU step from ``eta``; returns ``(out, new_eta)``.
+               shared_dims: Sequence[int] = (0,), generator: torch.Generator | None = None,
+               noise: Tensor | None = None, return_noise: bool = False) -> Out:
+    """``x ⊙ (1 + η_{k+1})`` with η advanced one OU step from the state ``eta`` (SPS, "Contributions").
 
-    The state ``eta`` has the noise shape (``shared_dims`` of ``x`` set to 1; default one η per
-    unit shared by the batch). At evaluation the output is ``x`` and the state is returned unchanged.
+    The state ``eta`` (None: draw from the stationary N(0, σ²)) has the noise shape (``shared_dims``
+    of ``x`` set to 1; default one η per unit shared by the batch). The noise is ``1 + η_{k+1}``: the
+    caller keeps ``noise − 1`` as the next state. Evaluation is the identity.
 
-    >>> out, eta = ou_dropout(torch.ones(4, 3), None, 0.1, 5.0, generator=torch.Generator().manual_seed(0))
-    >>> eta.shape
+    >>> out, xi = ou_dropout(torch.ones(4, 3), None, 0.1, 5.0, generator=torch.Generator().manual_seed(0),
+    ...                      return_noise=True)
+    >>> xi.shape
     torch.Size([1, 3])
     """
+    _check(x, generator)
     check_positive("sigma", sigma, allow_zero=True)
     check_positive("correlation_steps", correlation_steps, allow_zero=True)
-    if not training:
-        return x, eta
-    shape = noise_shape(x, shared_dims)
-    if eta is not None and tuple(eta.shape) != shape:
-        raise ValueError(f"eta of shape {tuple(eta.shape)} does not match the noise shape {shape}; "
-                         "reset the state or share the noise along the batch")
-    new = ou_update(eta, shape, sigma, correlation_steps, dtype=x.dtype, device=x.device, generator=generator)
-    return x * (1 + new), new
-
-
-# ----------------------------------------------------------------------------------------------
-# Information Dropout (Achille & Soatto 2017, §4, Propositions 1–2)
-
-
-def information_kl(alpha: Tensor, x: Tensor, prior: str = "log-uniform", *, max_alpha: float = 0.5,
-                   mu: float | Tensor = 0.0, sigma: float | Tensor = 1.0, eps: float = 1e-4) -> Tensor:
-    """Per-unit KL(p(z|x) ‖ p(z)) of Information Dropout, z = ε·f(x), ε ~ logN(0, α²), ``x`` = f(x).
-
-    ``prior="log-uniform"`` (ReLU, Proposition 1, eq. 3): ``−log α + const``; the constant is
-    fixed at ``log max_alpha`` so the KL is ≥ 0 and 0 at the cap. Where f(x) = 0 the KL is the
-    constant −log q (Proposition 1, second case), which has no gradient; it is counted as 0.
-
-    ``prior="log-normal"`` (Softplus, Proposition 2): the KL between the log-space Gaussians
-    N(log f(x), α²) and N(μ, σ²),
-
-    .. math:: \\log\\frac{\\sigma}{\\alpha} + \\frac{\\alpha^2 + (\\log f(x) - \\mu)^2}{2\\sigma^2} - \\frac12,
-
-    which is eq. (4) with μ read as μ − log f(x) (the printed eq. 4 drops log f(x)); f(x) is
-    clamped at ``eps`` before the log, as in the authors' code.
-
-    >>> information_kl(torch.tensor([0.25, 0.5]), torch.ones(2))
-    tensor([0.6931, 0.0000])
-    """
-    check_choice("prior", prior, PRIORS)
-    if prior == "log-uniform":
-        kl = torch.log(max_alpha / alpha)
-        return torch.where(x == 0, torch.zeros_like(kl), kl)
-    log_f = x.clamp_min(eps).log()
-    sigma_t = torch.as_tensor(sigma, dtype=alpha.dtype, device=alpha.device)
-    return (sigma_t / alpha).log() + (alpha**2 + (log_f - mu) ** 2) / (2 * sigma_t**2) - 0.5
-
-
-def information_dropout(x: Tensor, alpha: Tensor, training: bool = True, *, prior: str = "log-uniform",
-                        max_alpha: float = 0.5, mu: float | Tensor = 0.0, sigma: float | Tensor = 1.0,
-                        generator: torch.Generator | None = None,
-                        noise: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """``z = ε ⊙ f(x)``, ε ~ logN(0, α(x)²), given α(x) (Achille & Soatto 2017, §4); returns ``(z, ε, kl)``.
-
-    ``alpha`` has the shape of ``x`` (or broadcasts to it); ``kl`` is the per-unit KL of
-    :func:`information_kl`. ``noise`` replays a given ε. Evaluation: ``z = e^{α²/2} f(x)``.
-    """
-    check_choice("prior", prior, PRIORS)
-    kl = information_kl(alpha, x, prior, max_alpha=max_alpha, mu=mu, sigma=sigma)
     if not training and noise is None:
-        eps = (alpha * alpha / 2).exp()
-    elif noise is None:
-        eps = lognormal_noise(torch.broadcast_shapes(alpha.shape, x.shape), alpha, dtype=x.dtype,
-                              device=x.device, generator=generator)
-    else:
-        eps = noise
-    return x * eps, eps, kl
+        return _result(x, 1.0, return_noise)
+    if noise is None:
+        shape = noise_shape(x, shared_dims)
+        if eta is not None and tuple(eta.shape) != shape:
+            raise ValueError(f"OU state eta of shape {tuple(eta.shape)} does not match the noise shape {shape}; "
+                             "reset the state (OUDropout.reset()) or share the noise along the batch")
+        noise = 1 + ou_update(None if eta is None else eta.to(x.dtype), shape, sigma, correlation_steps,
+                              dtype=x.dtype, device=x.device, generator=generator)
+    return _result(x * noise, noise, return_noise)
 
 
 # ----------------------------------------------------------------------------------------------
-# Variational dropout (Kingma, Salimans & Welling 2015)
+# Information Dropout (Achille & Soatto 2017, §4) and variational dropout (Kingma et al. 2015)
 
 
-def variational_kl(log_alpha: Tensor) -> Tensor:
-    """Per-unit KL(q_α ‖ log-uniform) up to a constant, Kingma et al. 2015's cubic fit (valid for α ≤ 1).
+def information_dropout(x: Tensor, alpha: Tensor, training: bool = True, *,
+                        generator: torch.Generator | None = None, noise: Tensor | None = None,
+                        return_noise: bool = False) -> Out:
+    """``z = ε ⊙ f(x)``, ε = exp(α(x)·n), n ~ N(0, 1), given α(x) (Achille & Soatto 2017, §4).
 
-    ``KL ≈ −(½ log α + c1 α + c2 α² + c3 α³) + (c1 + c2 + c3)``: the constant makes it 0 at α = 1
-    (the most noise allowed) and positive below.
-
-    >>> variational_kl(torch.zeros(1)).abs().item() < 1e-6
-    True
+    ``alpha`` has the shape of ``x`` = f(x) (or broadcasts to it); the noise is the standard normal
+    n (reparametrization: a replayed n reproduces the gradient through α). Evaluation:
+    ``z = e^{α²/2} f(x)``. The KL term is :func:`droplab.nn.laws.information_kl`.
     """
-    a = log_alpha.exp()
-    c1, c2, c3 = KINGMA_C
-    return -(0.5 * log_alpha + c1 * a + c2 * a**2 + c3 * a**3) + (c1 + c2 + c3)
+    _check(x, generator)
+    if not training and noise is None:
+        mean = (alpha * alpha / 2).exp()
+        return _result(x * mean, mean, return_noise)
+    if noise is None:
+        noise = torch.randn(torch.broadcast_shapes(alpha.shape, x.shape), dtype=x.dtype, device=x.device,
+                            generator=device_generator(generator, x.device))
+    return _result(x * (alpha * noise).exp(), noise, return_noise)
 
 
 def variational_dropout(x: Tensor, log_alpha: Tensor, training: bool = True, *,
-                        generator: torch.Generator | None = None,
-                        return_noise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-    """Gaussian dropout ``x ⊙ ξ``, ξ ~ N(1, α) with learned per-unit α = exp(log_alpha) (Kingma et al. 2015).
+                        generator: torch.Generator | None = None, noise: Tensor | None = None,
+                        return_noise: bool = False) -> Out:
+    """Gaussian dropout ``x ⊙ ξ``, ξ = 1 + √α·z, z ~ N(0, 1), learned α = exp(log_alpha) per unit (Kingma et al. 2015).
 
     A fresh ξ per example and unit: on the units, this *is* the local reparametrization of
     the weight noise of the next linear layer (Kingma et al. 2015, "Variational (A)").
-    ``log_alpha`` broadcasts against ``x``. Evaluation is the identity.
+    ``log_alpha`` broadcasts against ``x``; the noise is z. Evaluation is the identity.
     """
+    _check(x, generator)
     check_broadcast("log_alpha", log_alpha, x)
-    if not training:
-        return (x, torch.ones(())) if return_noise else x
-    noise = gaussian_noise(x.shape, (0.5 * log_alpha).exp(), dtype=x.dtype, device=x.device, generator=generator)
-    out = x * noise
-    return (out, noise) if return_noise else out
+    if not training and noise is None:
+        return _result(x, 1.0, return_noise)
+    if noise is None:
+        noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=device_generator(generator, x.device))
+    return _result(x * (1 + (0.5 * log_alpha).exp() * noise), noise, return_noise)
 
 
 def variational_linear(x: Tensor, weight: Tensor, bias: Tensor | None, log_alpha: Tensor, training: bool = True, *,
-                       generator: torch.Generator | None = None,
-                       noise: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                       generator: torch.Generator | None = None, noise: Tensor | None = None,
+                       return_noise: bool = False) -> Out:
     """Linear layer with weight noise w_ij ~ N(θ_ij, α_j θ_ij²), by the local reparametrization trick.
 
     The pre-activation b = x W + noise is drawn directly: b_ni ~ N(Σ_j x_nj θ_ij, Σ_j α_j x_nj² θ_ij²)
     (Kingma et al. 2015, local reparametrization), α per input unit (``log_alpha`` of shape (in,)).
-    ``noise`` replays the standard-normal ζ of b = mean + sd·ζ. Returns ``(out, ζ)``.
+    The noise is the standard-normal ζ of b = mean + sd·ζ, (rows, out). Evaluation is the mean map.
     """
+    _check(x, generator)
     shape = x.shape
     x2 = _flatten_features(x, weight.shape[1])
     mean = x2 @ weight.T
     if bias is not None:
         mean = mean + bias
     if not training and noise is None:
-        return mean.reshape(*shape[:-1], weight.shape[0]), None
+        return _result(mean.reshape(*shape[:-1], weight.shape[0]), 1.0, return_noise)
     var = (x2 * x2) @ (log_alpha.exp() * weight * weight).T
     if noise is None:
-        noise = torch.randn(mean.shape, dtype=x.dtype, device=x.device,
-                            generator=device_generator(generator, x.device))
+        noise = torch.randn(mean.shape, dtype=x.dtype, device=x.device, generator=device_generator(generator, x.device))
     out = mean + var.clamp_min(1e-16).sqrt() * noise.reshape(mean.shape)
-    return out.reshape(*shape[:-1], weight.shape[0]), noise
+    return _result(out.reshape(*shape[:-1], weight.shape[0]), noise, return_noise)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -639,46 +363,46 @@ def variational_linear(x: Tensor, weight: Tensor, bias: Tensor | None, log_alpha
 
 
 def stochastic_spiking(x: Tensor, r: float = 1.0, training: bool = True, *, generator: torch.Generator | None = None,
-                       noise: Tensor | None = None, return_noise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+                       noise: Tensor | None = None, return_noise: bool = False) -> Out:
     """Global spiking: a unit of activity O ∈ [0, 1] emits ``r`` with probability O (Baldi & Sadowski 2014, §10.1).
 
     Output ``r·Δ``, Δ ~ Bernoulli(O): unit dropout with keep probability O and scale r. Its
     expectation ``r·O`` is the evaluation output; the gradient is that of the expectation
-    (straight-through: ∂(rΔ)/∂O := r). ``noise`` replays a given spike pattern Δ. NaN in O gives NaN.
+    (straight-through: ∂(rΔ)/∂O := r). The noise is the spike pattern Δ. NaN in O gives NaN.
 
     >>> stochastic_spiking(torch.tensor([0.0, 1.0]), 2.0)
     tensor([0., 2.])
     """
+    _check(x, generator)
     check_positive("r", r)
     check_activities("activity", x.detach())
     mean = r * x
     if not training and noise is None:
-        return (mean, x) if return_noise else mean
+        return _result(mean, x, return_noise)
     if noise is None:
         u = torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=device_generator(generator, x.device))
         noise = (u < x).to(x.dtype)
     out = mean + (r * noise - mean).detach()
-    out = torch.where(torch.isnan(x), x, out)
-    return (out, noise) if return_noise else out
+    return _result(torch.where(torch.isnan(x), x, out), noise, return_noise)
 
 
 def spiking_linear(x: Tensor, weight: Tensor, bias: Tensor | None, r: float = 1.0, training: bool = True, *,
                    generator: torch.Generator | None = None, noise: Tensor | None = None,
-                   chunk_elements: int = CHUNK_ELEMENTS, return_noise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+                   chunk_elements: int = CHUNK_ELEMENTS, return_noise: bool = False) -> Out:
     """Connection spiking into a linear layer: ``S_i = Σ_j w_ij r Δ_ij + b_i``, Δ_ij ~ Bernoulli(O_j) (§10.1).
 
     One coin per connection and example (mask batch × out × in, drawn in chunks unless
     ``return_noise`` or ``noise`` asks for the whole). Expectation: ``W (r O) + b``; gradient that
     of the expectation (straight-through). NaN in O gives NaN in the outputs it feeds.
     """
+    _check(x, generator)
     check_positive("r", r)
     check_activities("activity", x.detach())
     shape = x.shape
     o = _flatten_features(x, weight.shape[1])
     mean = (r * o) @ weight.T + (0 if bias is None else bias)
     if not training and noise is None:
-        out = mean.reshape(*shape[:-1], weight.shape[0])
-        return (out, o) if return_noise else out
+        return _result(mean.reshape(*shape[:-1], weight.shape[0]), o, return_noise)
     ones = torch.ones_like(o)
     od = o.detach()
 
@@ -696,8 +420,7 @@ def spiking_linear(x: Tensor, weight: Tensor, bias: Tensor | None, r: float = 1.
             spikes = masked_linear(r * ones, weight, None, sample=draw, chunk_elements=chunk_elements)
     out = mean + (spikes + (0 if bias is None else bias) - mean).detach()
     nan_rows = torch.isnan(o).any(-1, keepdim=True)
-    out = torch.where(nan_rows, torch.full_like(out, float("nan")), out)
-    out = out.reshape(*shape[:-1], weight.shape[0])
+    out = torch.where(nan_rows, torch.full_like(out, float("nan")), out).reshape(*shape[:-1], weight.shape[0])
     return (out, noise) if return_noise else out  # type: ignore[return-value]
 
 
@@ -724,53 +447,27 @@ class _Backpercolate(torch.autograd.Function):
         return grad * factor, None, None
 
 
-def derivative_of(activation: Callable[[Tensor], Tensor], s: Tensor) -> Tensor:
-    """Elementwise derivative f'(s) of an elementwise ``activation`` by autograd."""
-    with torch.enable_grad():
-        s_ = s.detach().requires_grad_(True)
-        (d,) = torch.autograd.grad(activation(s_).sum(), s_)
-    return d
-
-
-def backpercolation_factor(derivative: Tensor, keep: float | None = None, *,
-                           generator: torch.Generator | None = None) -> Tensor:
-    """The backward multiplier of backpercolation for derivatives f'(s) (Baldi & Sadowski 2014, §10.2).
-
-    ``keep=None`` (adaptive): δ ~ Bernoulli(min(|f'|, 1)) times ``sign(f')·max(|f'|, 1)``, so
-    E[factor] = f'(s) exactly (for a logistic unit, f' = σ(1 − σ) ≤ 1/4 is itself the
-    probability, B&S's reading of backprop as a reverse dropout ensemble). ``keep=q``: B&S's
-    fixed-probability variant, δ ~ Bernoulli(q) *in place of* f' (E = q, biased unless f' = q).
-    """
-    u = torch.rand(derivative.shape, dtype=derivative.dtype, device=derivative.device,
-                   generator=device_generator(generator, derivative.device))
-    if keep is not None:
-        return (u < keep).to(derivative.dtype)
-    mag = derivative.abs()
-    return (u < mag.clamp(max=1)).to(derivative.dtype) * derivative.sign() * mag.clamp(min=1)
-
-
 def backpercolation(s: Tensor, activation: Callable[[Tensor], Tensor] = torch.sigmoid,
                     derivative: Callable[[Tensor], Tensor] | None = None, keep: float | None = None,
                     training: bool = True, *, generator: torch.Generator | None = None,
-                    factor: Tensor | None = None,
-                    return_noise: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+                    noise: Tensor | None = None, return_noise: bool = False) -> Out:
     """``activation(s)`` whose backward multiplies the gradient by a Bernoulli sample, not by f'(s) (§10.2).
 
-    See :func:`backpercolation_factor`; the mean backward over many passes is ordinary backprop
-    (adaptive mode). ``derivative`` defaults to autograd's f'. ``training=False`` is backprop.
-    ``factor`` replays a given backward multiplier; ``return_noise`` returns it.
+    The noise is the backward factor of :func:`droplab.nn.laws.backpercolation_factor`; the mean
+    backward over many passes is ordinary backprop (adaptive mode). ``derivative`` defaults to
+    autograd's f'. ``training=False`` is backprop.
 
     >>> s = torch.zeros(3, requires_grad=True)
     >>> backpercolation(s, training=False).sum().backward(); s.grad
     tensor([0.2500, 0.2500, 0.2500])
     """
+    _check(s, generator)
     if keep is not None:
         check_probability("keep", keep, low_open=True, high_open=False)
     value = activation(s)
-    if not training and factor is None:
-        return (value, torch.ones(())) if return_noise else value
-    if factor is None:
+    if not training and noise is None:
+        return _result(value, 1.0, return_noise)
+    if noise is None:
         d = derivative(s.detach()) if derivative is not None else derivative_of(activation, s)
-        factor = backpercolation_factor(d.detach(), keep, generator=generator)
-    out = _Backpercolate.apply(s, value, factor)
-    return (out, factor) if return_noise else out
+        noise = backpercolation_factor(d.detach(), keep, generator=generator)
+    return _result(_Backpercolate.apply(s, value, noise), noise, return_noise)

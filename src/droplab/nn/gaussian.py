@@ -7,12 +7,14 @@ evaluation mode or a replayed noise (:func:`droplab.nn.replay_masks`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from droplab.nn import functional as F
-from droplab.nn.base import NoiseLayer, noise_shape
+from droplab.nn import laws
+from droplab.nn.base import NoiseLayer
 
 
 class GaussianDropout(NoiseLayer):
@@ -29,7 +31,7 @@ class GaussianDropout(NoiseLayer):
     def __init__(self, p: float | Tensor | None = None, sigma: float | Tensor | None = None, *,
                  shared_dims: Sequence[int] = (), generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
-        s = F.gaussian_sigma(p, sigma)
+        s = laws.gaussian_sigma(p, sigma)
         self.p = float(p) if isinstance(p, (int, float)) else None
         if isinstance(s, Tensor):
             self.register_buffer("sigma", s.detach().clone())
@@ -40,16 +42,8 @@ class GaussianDropout(NoiseLayer):
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
         return 1.0, self.sigma * self.sigma
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        if isinstance(self.sigma, Tensor):
-            F.check_broadcast("sigma", self.sigma, x)
-        return F.gaussian_noise(noise_shape(x, self.shared_dims), self.sigma, dtype=x.dtype, device=x.device,
-                                generator=self.generator)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.sampling:
-            return x
-        return x * self.take_noise(x)
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.gaussian_dropout(x, sigma=self.sigma, training=training, shared_dims=self.shared_dims, **kwargs)
 
     def extra_repr(self) -> str:
         s = f"tensor{tuple(self.sigma.shape)}" if isinstance(self.sigma, Tensor) else f"{self.sigma:.4g}"

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_choice, check_int, check_positive
 from droplab.nn import functional as F
+from droplab.nn import laws
 from droplab.nn.base import NoiseLayer
 
 
@@ -30,7 +31,7 @@ class InformationDropout(NoiseLayer):
     KL = −log α(x) + const, const = log ``max_alpha``; units with f(x) = 0 cost the constant −log q,
     counted as 0) or ``"log-normal"`` for Softplus (Proposition 2, eq. 4, KL between N(log f(x), α²)
     and N(μ, σ²) in log space; μ, σ learned when ``learn_prior`` else fixed buffers; see
-    :func:`droplab.nn.functional.information_kl`).
+    :func:`droplab.nn.laws.information_kl`).
 
     After every forward pass (any mode) the layer holds ``kl``: the per-sample KL summed over
     units and positions, shape (N,), with its graph (for :func:`droplab.losses.information_bottleneck`),
@@ -46,6 +47,8 @@ class InformationDropout(NoiseLayer):
     torch.Size([4])
     """
 
+    has_kl = True
+
     def __init__(self, features: int, *, max_alpha: float = 0.5, prior: str = "log-uniform", conv: bool = False,
                  mu: float = 0.0, sigma: float = 1.0, learn_prior: bool = True, min_alpha: float = 1e-3,
                  generator: torch.Generator | None = None) -> None:
@@ -55,7 +58,7 @@ class InformationDropout(NoiseLayer):
         check_positive("min_alpha", min_alpha)
         if min_alpha >= max_alpha:
             raise ValueError(f"min_alpha must be < max_alpha={max_alpha}, got {min_alpha}")
-        check_choice("prior", prior, F.PRIORS)
+        check_choice("prior", prior, laws.PRIORS)
         check_positive("sigma", sigma)
         self.features, self.max_alpha, self.min_alpha = features, float(max_alpha), float(min_alpha)
         self.prior, self.conv = prior, conv
@@ -88,23 +91,24 @@ class InformationDropout(NoiseLayer):
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
         if self.last_alpha is None:
             raise RuntimeError("InformationDropout.noise_moments() depends on the input: run a forward pass first")
-        return F.lognormal_moments(self.last_alpha)
+        return laws.lognormal_moments(self.last_alpha)
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        """The standard-normal z of ε = exp(α(x)·z) (the recorded and replayed noise variable)."""
-        return torch.randn(x.shape, dtype=x.dtype, device=x.device,
-                           generator=F.device_generator(self.generator, x.device))
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.information_dropout(x, self.alpha(x), training, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         alpha = self.alpha(x)
-        kl = F.information_kl(alpha, x, self.prior, max_alpha=self.max_alpha, **self._prior())
+        kl = laws.information_kl(alpha, x, self.prior, max_alpha=self.max_alpha, **self._prior())
         self.kl = kl.reshape(kl.shape[0], -1).sum(1) if kl.dim() > 1 else kl.sum().reshape(1)
         self.kl_map = kl.sum(1) if self.conv else kl
         self.last_alpha = alpha.detach()
-        if not self.sampling:
-            return x * (alpha * alpha / 2).exp()
-        z = self.take_noise(x)
-        return x * (alpha * z).exp()
+        return self.call_twin(lambda x, training, **kwargs: F.information_dropout(x, alpha, training, **kwargs), x)
+
+    def kl_divergence(self) -> Tensor:
+        """The last forward's per-example KL averaged over the batch (eq. 3 or 4 summed over units)."""
+        if self.kl is None:
+            raise ValueError("InformationDropout layers hold no KL yet: run the forward pass first")
+        return self.kl.mean()
 
     def __getstate__(self) -> dict[str, Any]:
         # the last forward's KL holds a graph, which deepcopy/pickle cannot take: drop it

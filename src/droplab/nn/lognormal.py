@@ -6,13 +6,15 @@ Works with ``torch.compile``; under ``torch.func`` transforms use evaluation mod
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from droplab._checks import check_positive
 from droplab.nn import functional as F
-from droplab.nn.base import NoiseLayer, noise_shape
+from droplab.nn import laws
+from droplab.nn.base import NoiseLayer
 
 
 class LogNormalDropout(NoiseLayer):
@@ -36,13 +38,10 @@ class LogNormalDropout(NoiseLayer):
         self.shared_dims = tuple(shared_dims)
 
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
-        return F.lognormal_moments(self.alpha)
+        return laws.lognormal_moments(self.alpha)
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        if isinstance(self.alpha, Tensor):
-            F.check_broadcast("alpha", self.alpha, x)
-        return F.lognormal_noise(noise_shape(x, self.shared_dims), self.alpha, dtype=x.dtype, device=x.device,
-                                 generator=self.generator)
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.lognormal_dropout(x, self.alpha, training, shared_dims=self.shared_dims, **kwargs)
 
     def extra_repr(self) -> str:
         a = f"tensor{tuple(self.alpha.shape)}" if isinstance(self.alpha, Tensor) else f"{self.alpha}"

@@ -15,7 +15,8 @@ from torch import Tensor
 
 from droplab._checks import check_positive
 from droplab.nn import functional as F
-from droplab.nn.base import NoiseLayer, noise_shape
+from droplab.nn import laws
+from droplab.nn.base import NoiseLayer
 
 
 class OUDropout(NoiseLayer):
@@ -47,7 +48,7 @@ class OUDropout(NoiseLayer):
     @property
     def rho(self) -> float:
         """Per-step autocorrelation e^{−1/τ}."""
-        return F.ou_rho(self.correlation_steps)
+        return laws.ou_rho(self.correlation_steps)
 
     def reset(self) -> None:
         """Forget η: the next sampling call draws from the stationary law N(0, σ²)."""
@@ -56,23 +57,21 @@ class OUDropout(NoiseLayer):
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
         return 1.0, self.sigma * self.sigma
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        """Advance η one step (for the shape of ``x``) and return ``1 + η``."""
-        shape = noise_shape(x, self.shared_dims)
-        previous = self.eta if self.eta.numel() else None
-        if previous is not None and tuple(previous.shape) != shape:
-            raise ValueError(f"OUDropout state of shape {tuple(previous.shape)} does not match the noise shape "
-                             f"{shape}; call reset() or share the noise along the batch (shared_dims=(0,))")
-        if previous is not None:
-            previous = previous.to(dtype=x.dtype)
-        self.eta = F.ou_update(previous, shape, self.sigma, self.correlation_steps, dtype=x.dtype,
-                               device=x.device, generator=self.generator)
-        return 1 + self.eta
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        """One OU step from the layer's state η (which :meth:`forward` advances; this call does not)."""
+        return F.ou_dropout(x, self.eta if self.eta.numel() else None, self.sigma, self.correlation_steps, training,
+                            shared_dims=self.shared_dims, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.sampling:
-            return x
-        return x * self.take_noise(x)
+            return self.functional(x, False)  # type: ignore[return-value]
+        replay = self._replayed()
+        out, noise = self.functional(x, True, generator=self.generator, noise=replay, return_noise=True)
+        if replay is None:
+            self.eta = (noise - 1).detach()  # the next state; a replayed noise does not advance it
+        if self._record is not None:
+            self._record.append(noise.detach())
+        return out
 
     def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         saved = state_dict.get(prefix + "eta")

@@ -6,10 +6,12 @@ Works with ``torch.compile`` apart from the data-dependent activity check (a gra
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from droplab._checks import check_activities, check_choice, check_positive
+from droplab._checks import check_choice, check_positive
 from droplab.nn import functional as F
 from droplab.nn.base import NoiseLayer
 
@@ -54,33 +56,14 @@ class StochasticSpiking(NoiseLayer):
         o = self.last_activity
         return self.r, self.r * self.r * (1 - o) / o
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        o = x.detach()
-        if self.mode == "global":
-            u = torch.rand(x.shape, dtype=x.dtype, device=x.device,
-                           generator=F.device_generator(self.generator, x.device))
-            return (u < o).to(x.dtype)
-        assert self.linear is not None
-        o2 = o.reshape(-1, o.shape[-1])
-        u = torch.rand((o2.shape[0], *self.linear.weight.shape), dtype=x.dtype, device=x.device,
-                       generator=F.device_generator(self.generator, x.device))
-        return (u < o2[:, None, :]).to(x.dtype)
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        if self.linear is None:
+            return F.stochastic_spiking(x, self.r, training, **kwargs)
+        return F.spiking_linear(x, self.linear.weight, self.linear.bias, self.r, training, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         self.last_activity = x.detach()
-        if self.mode == "global":
-            if not self.sampling:
-                return F.stochastic_spiking(x, self.r, training=False)
-            check_activities("activity", x.detach())
-            return F.stochastic_spiking(x, self.r, noise=self.take_noise(x))
-        assert self.linear is not None
-        w, b = self.linear.weight, self.linear.bias
-        if not self.sampling:
-            return F.spiking_linear(x, w, b, self.r, training=False)
-        if self._record is None and self._replay is None:
-            return F.spiking_linear(x, w, b, self.r, generator=self.generator)
-        check_activities("activity", x.detach())
-        return F.spiking_linear(x, w, b, self.r, noise=self.take_noise(x))
+        return self.call_twin(self.functional, x)
 
     def extra_repr(self) -> str:
         return f"r={self.r}, mode={self.mode!r}"

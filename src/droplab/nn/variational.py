@@ -6,19 +6,21 @@ reparametrization of Gaussian weight noise on the next layer's rows ("Variationa
 :class:`VariationalDropoutLinear` puts the noise on the weights, w_ij ~ N(θ_ij, α_j θ_ij²), and
 samples the pre-activations directly by the local reparametrization trick. Both cap α at
 ``max_alpha`` (default 1, as Kingma et al.; their KL fit is valid for α ≤ 1) and expose ``kl``
-(the cubic approximation, :func:`droplab.nn.functional.variational_kl`). Both work with
+(the cubic approximation, :func:`droplab.nn.laws.variational_kl`). Both work with
 ``torch.compile`` and, in evaluation mode or with replayed noise, ``torch.func`` (not tested).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive
 from droplab.nn import functional as F
+from droplab.nn import laws
 from droplab.nn.base import NoiseLayer
 
 
@@ -46,6 +48,8 @@ class VariationalDropout(NoiseLayer):
     tensor([0.2500, 0.2500, 0.2500])
     """
 
+    has_kl = True
+
     def __init__(self, features: int, *, init_alpha: float = 0.25, max_alpha: float = 1.0,
                  conv: bool | None = None, generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
@@ -67,22 +71,16 @@ class VariationalDropout(NoiseLayer):
 
     @property
     def kl(self) -> Tensor:
-        return F.variational_kl(self.clamped_log_alpha()).sum()
+        return laws.variational_kl(self.clamped_log_alpha()).sum()
 
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
         return 1.0, self.clamped_log_alpha().detach().exp()
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        """The standard-normal z of ξ = 1 + sqrt(α)·z (the recorded and replayed noise variable)."""
-        self._unit_shape(x)
-        return torch.randn(x.shape, dtype=x.dtype, device=x.device,
-                           generator=F.device_generator(self.generator, x.device))
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.variational_dropout(x, self._unit_shape(x), training, **kwargs)
 
-    def forward(self, x: Tensor) -> Tensor:
-        la = self._unit_shape(x)
-        if not self.sampling:
-            return x
-        return x * (1 + (0.5 * la).exp() * self.take_noise(x))
+    def kl_divergence(self) -> Tensor:
+        return self.kl
 
     def extra_repr(self) -> str:
         return f"features={self.features}, max_alpha={self.max_alpha}" + (
@@ -100,6 +98,8 @@ class VariationalDropoutLinear(NoiseLayer):
     >>> VariationalDropoutLinear(4, 2)(torch.ones(3, 4)).shape
     torch.Size([3, 2])
     """
+
+    has_kl = True
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, init_alpha: float = 0.25,
                  max_alpha: float = 1.0, generator: torch.Generator | None = None) -> None:
@@ -120,22 +120,16 @@ class VariationalDropoutLinear(NoiseLayer):
 
     @property
     def kl(self) -> Tensor:
-        return self.out_features * F.variational_kl(self.clamped_log_alpha()).sum()
+        return self.out_features * laws.variational_kl(self.clamped_log_alpha()).sum()
 
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
         return 1.0, self.clamped_log_alpha().detach().exp()
 
-    def sample_noise(self, x: Tensor) -> Tensor:
-        return torch.randn((*x.shape[:-1], self.out_features), dtype=x.dtype, device=x.device,
-                           generator=F.device_generator(self.generator, x.device))
+    def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.variational_linear(x, self.weight, self.bias, self.clamped_log_alpha(), training, **kwargs)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.sampling:
-            return F.variational_linear(x, self.weight, self.bias, self.clamped_log_alpha(), training=False)[0]
-        if x.dim() == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"input must have {self.in_features} features in its last dim, got {tuple(x.shape)}")
-        zeta = self.take_noise(x)
-        return F.variational_linear(x, self.weight, self.bias, self.clamped_log_alpha(), noise=zeta)[0]
+    def kl_divergence(self) -> Tensor:
+        return self.kl
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -35,7 +35,7 @@ from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.nn import BackpercolationSigmoid
-from droplab.nn.functional import backpercolation_factor
+from droplab.nn.laws import backpercolation_factor
 from droplab.training import TrainConfig, accuracy, fit
 
 PAPER = "Baldi & Sadowski 2014"
@@ -86,7 +86,7 @@ def attenuation(
     """‖signal at layer 1‖ / ‖signal at the output‖ in the reverse net, one value per backward pass.
 
     Random orthogonal weights (norm-preserving), every node derivative equal to ``derivative``: backprop
-    multiplies by it, backpercolation by the layer's own factor (:func:`droplab.nn.functional.backpercolation_factor`:
+    multiplies by it, backpercolation by the layer's own factor (:func:`droplab.nn.laws.backpercolation_factor`:
     δ ~ Bernoulli(derivative), adaptive, or Bernoulli(p), fixed).
     """
     weights = [
