@@ -11,17 +11,17 @@ import torch.nn.functional as TF
 from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive
-from droplab.nn.information import InformationDropout
-from droplab.nn.variational import VariationalDropout, VariationalDropoutLinear
+from droplab.nn.modes import noise_layers
 
 
 def information_bottleneck(logits: Tensor, target: Tensor, model: nn.Module, beta: float, n_train: int) -> Tensor:
     """``CE(logits, target) + β · (Σ_layers KL) / n_train`` (Achille & Soatto 2017, eq. 5 and §6).
 
-    The KL sum runs over the model's :class:`~droplab.nn.InformationDropout` layers (their
-    per-sample ``kl`` of the last forward pass, averaged over the batch, the same average as
-    the cross-entropy) and :class:`~droplab.nn.VariationalDropout` /
-    :class:`~droplab.nn.VariationalDropoutLinear` layers (their weight-level ``kl``). Dividing
+    The KL sum runs over the model's noise layers with a KL term (``NoiseLayer.has_kl``), each
+    read through ``kl_divergence()``: :class:`~droplab.nn.InformationDropout` (the per-sample KL
+    of the last forward pass, averaged over the batch, the same average as the cross-entropy) and
+    :class:`~droplab.nn.VariationalDropout` / :class:`~droplab.nn.VariationalDropoutLinear` (their
+    weight-level KL). Dividing
     by ``n_train`` is the paper's scaling, "so that for β = 1 the scaling of the KL-divergence
     term is similar to the one used by Variational Dropout" (for which β = 1 is the per-sample ELBO).
     Call it right after the forward pass that produced ``logits``.
@@ -34,14 +34,7 @@ def information_bottleneck(logits: Tensor, target: Tensor, model: nn.Module, bet
     """
     check_positive("beta", beta, allow_zero=True)
     check_int("n_train", n_train, minimum=1)
-    terms = []
-    for module in model.modules():
-        if isinstance(module, InformationDropout):
-            if module.kl is None:
-                raise ValueError("model's InformationDropout layers hold no KL yet: run the forward pass first")
-            terms.append(module.kl.mean())
-        elif isinstance(module, (VariationalDropout, VariationalDropoutLinear)):
-            terms.append(module.kl)
+    terms = [layer.kl_divergence() for layer in noise_layers(model) if layer.has_kl]
     if not terms:
         raise ValueError("model has no information or variational dropout layers (droplab.nn.InformationDropout, "
                          "VariationalDropout, VariationalDropoutLinear); use plain cross-entropy")

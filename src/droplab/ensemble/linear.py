@@ -113,7 +113,7 @@ def _leaves(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _noise_law(layer: NoiseLayer) -> tuple[Tensor | float, Tensor | float]:
-    shared = tuple(getattr(layer, "shared_dims", ()))
+    shared = layer.shared_dims
     if any(d not in (0, -2) for d in shared):
         raise ValueError(f"{type(layer).__name__} shares its noise along dims {shared}; exact linear moments need "
                          "independent noise per unit (shared_dims may only share the batch dim 0)")

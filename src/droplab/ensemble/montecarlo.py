@@ -127,7 +127,7 @@ def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_sampl
     if not layers:
         raise ValueError("model has no droplab noise layer; sample_ensemble needs at least one to sample sub-networks")
     for layer in layers:
-        if 0 in getattr(layer, "shared_dims", ()):
+        if not layer.per_example:
             raise ValueError(f"a {type(layer).__name__} shares its noise along the batch dim 0; Monte Carlo over "
                              "masks needs independent noise per example")
     pairs = list(pairs)

@@ -17,8 +17,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive
 from droplab.losses import information_bottleneck
-from droplab.nn import InformationDropout, VariationalDropout, VariationalDropoutLinear
-from droplab.nn.modes import evaluation
+from droplab.nn.modes import evaluation, noise_layers
 from droplab.training import TrainConfig
 
 
@@ -86,8 +85,7 @@ def ib_loss_fn(model: nn.Module, beta: float, n_train: int) -> Callable[[Tensor,
     """
     check_positive("beta", beta, allow_zero=True)
     check_int("n_train", n_train, minimum=1)
-    kinds = (InformationDropout, VariationalDropout, VariationalDropoutLinear)
-    if not any(isinstance(m, kinds) for m in model.modules()):
+    if not any(layer.has_kl for layer in noise_layers(model)):
         raise ValueError("model has no information or variational dropout layers, so the information bottleneck "
                          "loss has no KL term; use cross-entropy")
 

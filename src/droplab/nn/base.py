@@ -9,7 +9,7 @@ class does the modes (training, evaluation, Monte Carlo) and mask record/replay
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +41,9 @@ class NoiseLayer(nn.Module):
     """Whether the layer adds a KL term to the loss (:meth:`kl_divergence`; Information and variational dropout)."""
     shared_dims: tuple[int, ...] = ()
     """Input dims along which the noise is shared (size 1); ``(0,)`` shares it across the batch."""
+    elementwise: bool = True
+    """Whether the noise multiplies the input elementwise (it broadcasts to the input's shape); False for
+    connection noise (DropConnect, connection spiking) and pre-activation noise (VariationalDropoutLinear)."""
 
     def __init__(self, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -49,6 +52,7 @@ class NoiseLayer(nn.Module):
         self.mc = False
         self._record: list[Tensor] | None = None
         self._replay: Tensor | list[Tensor] | None = None
+        self._replay_name = ""
 
     @property
     def sampling(self) -> bool:
@@ -106,11 +110,35 @@ class NoiseLayer(nn.Module):
         if not self.sampling:
             return fn(x, False)  # type: ignore[return-value]
         replay = self._replayed()
+        if replay is not None:
+            return self._replay_call(fn, x, replay)
         if self._record is None:
-            return fn(x, True, generator=self.generator, noise=replay)  # type: ignore[return-value]
-        out, noise = fn(x, True, generator=self.generator, noise=replay, return_noise=True)
+            return fn(x, True, generator=self.generator)  # type: ignore[return-value]
+        out, noise = fn(x, True, generator=self.generator, return_noise=True)
         self._record.append(noise.detach())
         return out
+
+    def _replay_call(self, fn: Callable[..., Tensor | tuple[Tensor, Tensor]], x: Tensor, noise: Tensor) -> Tensor:
+        """``fn`` with a replayed noise, which must fit the input: a one-line error naming the layer if not."""
+        where = f"replayed noise for layer {self._replay_name!r}"
+        if not isinstance(noise, Tensor):
+            raise TypeError(f"{where} must be a tensor, got {type(noise).__name__}")
+        if self.elementwise:
+            try:
+                fits = torch.broadcast_shapes(tuple(noise.shape), tuple(x.shape)) == tuple(x.shape)
+            except RuntimeError:
+                fits = False
+            if not fits:
+                raise ValueError(f"{where} has shape {tuple(noise.shape)}, which does not broadcast to its input's "
+                                 f"shape {tuple(x.shape)}")
+        try:
+            out = fn(x, True, generator=self.generator, noise=noise)
+        except RuntimeError as e:
+            raise ValueError(f"{where} of shape {tuple(noise.shape)} does not fit its input of shape "
+                             f"{tuple(x.shape)}: {str(e).splitlines()[0]}") from None
+        if self._record is not None:
+            self._record.append(noise.detach())
+        return out  # type: ignore[return-value]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.call_twin(self.functional, x)

@@ -38,8 +38,10 @@ class DropConnectLinear(NoiseLayer):
     (torch.Size([3, 2]), (1.0, 1.0))
     """
 
+    elementwise = False  # the noise is on the connections: (rows, out, in)
+
     def __init__(self, in_features: int, out_features: int, p: float | Tensor = 0.5, bias: bool = True,
-                 per_example: bool = True, *, scale: str = "inverted", chunk_elements: int = F.CHUNK_ELEMENTS,
+                 per_example: bool = True, *, scale: str = "inverted", chunk_elements: int = laws.CHUNK_ELEMENTS,
                  generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
         check_int("in_features", in_features, minimum=1)

@@ -24,7 +24,6 @@ fresh sampling inside ``vmap`` needs ``randomness="different"`` or ``"same"``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -41,7 +40,9 @@ from droplab._checks import (
 from droplab.nn._random import rng_key
 from droplab.nn.base import noise_shape
 from droplab.nn.laws import (
+    CHUNK_ELEMENTS,
     SCALES,
+    Backpercolate,
     backpercolation_factor,
     bernoulli_moments,
     bernoulli_noise,
@@ -51,17 +52,17 @@ from droplab.nn.laws import (
     gaussian_sigma,
     lognormal_moments,
     lognormal_noise,
+    masked_linear,
     ou_update,
 )
 
 __all__ = [
-    "bernoulli_dropout", "dropconnect_linear", "masked_linear", "dropin", "gaussian_dropout", "lognormal_dropout",
+    "bernoulli_dropout", "dropconnect_linear", "dropin", "gaussian_dropout", "lognormal_dropout",
     "ou_dropout", "information_dropout", "variational_dropout", "variational_linear", "stochastic_spiking",
     "spiking_linear", "backpercolation",
     "bernoulli_noise",  # README name; its home is droplab.nn.laws
 ]
 
-CHUNK_ELEMENTS = 1 << 22  # largest per-example connection mask drawn at once (4M entries, 16 MiB in float32)
 Out = Tensor | tuple[Tensor, Tensor]
 
 
@@ -95,10 +96,10 @@ def bernoulli_dropout(x: Tensor, p: float | Tensor = 0.5, training: bool = True,
             [2., 2., 2., 2.]])
     """
     _check(x, generator)
-    check_probability("p", p)
-    check_choice("scale", scale, SCALES)
     if isinstance(p, Tensor):
         check_broadcast("p", p, x)
+    check_probability("p", p)
+    check_choice("scale", scale, SCALES)
     if not training and noise is None:
         mean, _ = bernoulli_moments(p, scale)
         return _result(x * mean, mean, return_noise)
@@ -110,30 +111,6 @@ def bernoulli_dropout(x: Tensor, p: float | Tensor = 0.5, training: bool = True,
 
 # ----------------------------------------------------------------------------------------------
 # DropConnect (Baldi & Sadowski 2014, eqs. 14, 18–20, 23, 26)
-
-
-def masked_linear(values: Tensor, weight: Tensor, bias: Tensor | None, *,
-                  noise: Tensor | None = None, sample: Callable[[int, int], Tensor] | None = None,
-                  chunk_elements: int = CHUNK_ELEMENTS) -> Tensor:
-    """``y_n = Σ_j (W ⊙ ξ_n)_ij v_nj + b_i`` with a connection noise ξ_n per row (or one for all rows).
-
-    Either ``noise`` is given ((N, out, in) per row, or (out, in) shared), or ``sample(lo, hi)``
-    draws the (hi − lo, out, in) noise of rows lo..hi; rows are then processed in chunks of at
-    most ``chunk_elements`` mask entries, so memory stays bounded whatever the batch size.
-    """
-    n, (out_f, in_f) = values.shape[0], weight.shape
-    if noise is not None:
-        if noise.dim() == 2:
-            y = values @ (weight * noise).T
-        else:
-            y = torch.einsum("noi,oi,ni->no", noise, weight, values)
-    else:
-        assert sample is not None
-        step = max(1, chunk_elements // max(1, out_f * in_f))
-        parts = [torch.einsum("noi,oi,ni->no", sample(lo, min(n, lo + step)), weight, values[lo:lo + step])
-                 for lo in range(0, n, step)]
-        y = torch.cat(parts) if parts else values.new_zeros((0, out_f))
-    return y if bias is None else y + bias
 
 
 def dropconnect_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, p: float | Tensor = 0.5,
@@ -155,10 +132,10 @@ def dropconnect_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, p:
     torch.Size([3, 2])
     """
     _check(x, generator)
-    check_probability("p", p)
-    check_choice("scale", scale, SCALES)
     if isinstance(p, Tensor):
         check_broadcast("p", p, weight)
+    check_probability("p", p)
+    check_choice("scale", scale, SCALES)
     shape = x.shape
     x2 = _flatten_features(x, weight.shape[1])
     if not training and noise is None:
@@ -202,9 +179,9 @@ def dropin(x: Tensor, p: float | Tensor = 0.5, training: bool = True, *, shared_
             [0.5000, 0.5000, 0.5000]])
     """
     _check(x, generator)
-    check_probability("p", p)
     if isinstance(p, Tensor):
         check_broadcast("p", p, x)
+    check_probability("p", p)
     if not training and noise is None:
         noise = 1 - torch.as_tensor(p, dtype=x.dtype, device=x.device)
     elif noise is None:
@@ -252,9 +229,9 @@ def lognormal_dropout(x: Tensor, alpha: float | Tensor, training: bool = True, *
     tensor([1.])
     """
     _check(x, generator)
-    check_positive("alpha", alpha, allow_zero=True)
     if isinstance(alpha, Tensor):
         check_broadcast("alpha", alpha, x)
+    check_positive("alpha", alpha, allow_zero=True)
     if not training and noise is None:
         mean, _ = lognormal_moments(alpha)
         return _result(x * mean, mean, return_noise)
@@ -428,25 +405,6 @@ def spiking_linear(x: Tensor, weight: Tensor, bias: Tensor | None, r: float = 1.
 # Backpercolation (Baldi & Sadowski 2014, §10.2)
 
 
-class _Backpercolate(torch.autograd.Function):
-    """Forward: the given activation values; backward: grad · factor (factor drawn in the forward)."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(s: Tensor, value: Tensor, factor: Tensor) -> Tensor:
-        return value.detach().clone()
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
-        ctx.save_for_backward(inputs[2])
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        (factor,) = ctx.saved_tensors
-        return grad * factor, None, None
-
-
 def backpercolation(s: Tensor, activation: Callable[[Tensor], Tensor] = torch.sigmoid,
                     derivative: Callable[[Tensor], Tensor] | None = None, keep: float | None = None,
                     training: bool = True, *, generator: torch.Generator | None = None,
@@ -470,4 +428,4 @@ def backpercolation(s: Tensor, activation: Callable[[Tensor], Tensor] = torch.si
     if noise is None:
         d = derivative(s.detach()) if derivative is not None else derivative_of(activation, s)
         noise = backpercolation_factor(d.detach(), keep, generator=generator)
-    return _result(_Backpercolate.apply(s, value, noise), noise, return_noise)
+    return _result(Backpercolate.apply(s, value, noise), noise, return_noise)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from droplab._checks import check_choice, check_int, check_positive
+from droplab._checks import check_choice, check_floating, check_int, check_positive
 from droplab.nn import functional as F
 from droplab.nn import laws
 from droplab.nn.base import NoiseLayer
@@ -76,6 +76,7 @@ class InformationDropout(NoiseLayer):
 
     def alpha(self, x: Tensor) -> Tensor:
         """α(x), shaped like ``x``."""
+        check_floating("input", x)
         dim = 1 if self.conv else -1
         if x.dim() < (3 if self.conv else 1) or x.shape[dim] != self.features:
             where = "(N, features, *spatial)" if self.conv else "(..., features)"

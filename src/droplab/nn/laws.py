@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -21,6 +22,7 @@ PRIORS = ("log-uniform", "log-normal")
 # Kingma, Salimans & Welling 2015 ("Variational dropout and the local reparameterization trick"): the
 # cubic fit −KL(q_α ‖ log-uniform) ≈ const + ½ log α + c1 α + c2 α² + c3 α³, valid for α ≤ 1
 KINGMA_C = (1.16145124, -1.50204118, 0.58629921)
+CHUNK_ELEMENTS = 1 << 22  # largest per-example connection mask drawn at once (4M entries, 16 MiB in float32)
 
 
 def device_generator(generator: torch.Generator | None,
@@ -98,6 +100,34 @@ def bernoulli_noise(shape: Sequence[int], p: float | Tensor, *, scale: str = "in
         return torch.full(shape, value, dtype=dtype)
     mask = bernoulli_mask(key, offset, math.prod(shape), threshold, value, dtype == torch.float64)
     return mask.reshape(shape).to(dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# Connection noise (Baldi & Sadowski 2014, eq. 14): a mask per connection and example
+
+
+def masked_linear(values: Tensor, weight: Tensor, bias: Tensor | None, *,
+                  noise: Tensor | None = None, sample: Callable[[int, int], Tensor] | None = None,
+                  chunk_elements: int = CHUNK_ELEMENTS) -> Tensor:
+    """``y_n = Σ_j (W ⊙ ξ_n)_ij v_nj + b_i`` with a connection noise ξ_n per row (or one for all rows).
+
+    Either ``noise`` is given ((N, out, in) per row, or (out, in) shared), or ``sample(lo, hi)``
+    draws the (hi − lo, out, in) noise of rows lo..hi; rows are then processed in chunks of at
+    most ``chunk_elements`` mask entries, so memory stays bounded whatever the batch size.
+    """
+    n, (out_f, in_f) = values.shape[0], weight.shape
+    if noise is not None:
+        if noise.dim() == 2:
+            y = values @ (weight * noise).T
+        else:
+            y = torch.einsum("noi,oi,ni->no", noise, weight, values)
+    else:
+        assert sample is not None
+        step = max(1, chunk_elements // max(1, out_f * in_f))
+        parts = [torch.einsum("noi,oi,ni->no", sample(lo, min(n, lo + step)), weight, values[lo:lo + step])
+                 for lo in range(0, n, step)]
+        y = torch.cat(parts) if parts else values.new_zeros((0, out_f))
+    return y if bias is None else y + bias
 
 
 # ----------------------------------------------------------------------------------------------
@@ -234,3 +264,22 @@ def backpercolation_factor(derivative: Tensor, keep: float | None = None, *,
         return (u < keep).to(derivative.dtype)
     mag = derivative.abs()
     return (u < mag.clamp(max=1)).to(derivative.dtype) * derivative.sign() * mag.clamp(min=1)
+
+
+class Backpercolate(torch.autograd.Function):
+    """Forward: the given activation values; backward: grad · factor (factor drawn in the forward)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(s: Tensor, value: Tensor, factor: Tensor) -> Tensor:
+        return value.detach().clone()
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[2])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        (factor,) = ctx.saved_tensors
+        return grad * factor, None, None

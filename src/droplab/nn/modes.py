@@ -154,6 +154,7 @@ def replay_masks(model: nn.Module,
     previous = {name: named[name]._replay for name in masks}
     for name, value in masks.items():
         named[name]._replay = value if isinstance(value, torch.Tensor) else list(value)
+        named[name]._replay_name = name
     try:
         yield model
     finally:

@@ -56,6 +56,11 @@ class StochasticSpiking(NoiseLayer):
         o = self.last_activity
         return self.r, self.r * self.r * (1 - o) / o
 
+    @property
+    def elementwise(self) -> bool:  # type: ignore[override]
+        """Global spikes multiply the units; connection spikes are (rows, out, in)."""
+        return self.linear is None
+
     def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
         if self.linear is None:
             return F.stochastic_spiking(x, self.r, training, **kwargs)

@@ -125,6 +125,12 @@ def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor
     existing checkpoint is resumed (one that records an early stop trains no further).
     ``progress`` wraps the range of steps (e.g. in a tqdm bar); if what it returns has a
     ``total`` (tqdm), that total is set to the steps done when training stops early.
+
+    Randomness: ``fit`` **reseeds torch's global RNG** with ``cfg.seed`` (``torch.manual_seed``), so
+    the noise of layers without their own generator is a function of the config; layers with a
+    ``generator`` keep drawing from it (checkpointed too); the epoch orders come from generators of
+    their own (:func:`epoch_order`). To leave the caller's global stream untouched, call it inside
+    ``torch.random.fork_rng()``; to give the noise its own stream, :func:`droplab.nn.lend_generator`.
     """
     cfg.validate()
     opt = _make_optimizer(model, cfg)
