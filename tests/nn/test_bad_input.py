@@ -10,35 +10,22 @@ import pytest
 import torch
 from torch import nn
 
+import droplab.nn as dnn
 from droplab.models import FNN
-from droplab.nn import (
-    Backpercolation,
-    BernoulliDropout,
-    DropConnectLinear,
-    Dropin,
-    GaussianDropout,
-    InformationDropout,
-    LogNormalDropout,
-    OUDropout,
-    StochasticSpiking,
-    VariationalDropout,
-    VariationalDropoutLinear,
-    functional,
-    replay_masks,
-)
+from droplab.nn import BernoulliDropout, DropConnectLinear, InformationDropout, functional, replay_masks
 
 LAYERS = {
     "bernoulli": lambda: BernoulliDropout(0.3),
-    "dropin": lambda: Dropin(0.3),
-    "gaussian": lambda: GaussianDropout(p=0.3),
-    "lognormal": lambda: LogNormalDropout(0.3),
-    "ou": lambda: OUDropout(0.3, 2.0),
+    "dropin": lambda: dnn.Dropin(0.3),
+    "gaussian": lambda: dnn.GaussianDropout(p=0.3),
+    "lognormal": lambda: dnn.LogNormalDropout(0.3),
+    "ou": lambda: dnn.OUDropout(0.3, 2.0),
     "information": lambda: InformationDropout(3),
-    "variational": lambda: VariationalDropout(3),
-    "variational-linear": lambda: VariationalDropoutLinear(3, 2),
+    "variational": lambda: dnn.VariationalDropout(3),
+    "variational-linear": lambda: dnn.VariationalDropoutLinear(3, 2),
     "dropconnect": lambda: DropConnectLinear(3, 2, 0.3),
-    "spiking": lambda: StochasticSpiking(1.0),
-    "backpercolation": lambda: Backpercolation(),
+    "spiking": lambda: dnn.StochasticSpiking(1.0),
+    "backpercolation": lambda: dnn.Backpercolation(),
 }
 
 
@@ -60,10 +47,10 @@ META_P = torch.full((3,), 0.3, device="meta")  # "another device" that exists on
 BAD = [
     # (error type, words the line must hold, call)
     (TypeError, "p must be a real number or a tensor, got str", lambda: BernoulliDropout("0.3")),
-    (TypeError, "p must be a real number or a tensor, got NoneType", lambda: Dropin(None)),
+    (TypeError, "p must be a real number or a tensor, got NoneType", lambda: dnn.Dropin(None)),
     (TypeError, "p must be a real number or a tensor, got bool", lambda: DropConnectLinear(3, 2, True)),
-    (TypeError, "sigma must be a real number or a tensor, got str", lambda: GaussianDropout(sigma="1")),
-    (TypeError, "alpha must be a real number or a tensor, got list", lambda: LogNormalDropout([[0.1], 0.2])),
+    (TypeError, "sigma must be a real number or a tensor, got str", lambda: dnn.GaussianDropout(sigma="1")),
+    (TypeError, "alpha must be a real number or a tensor, got list", lambda: dnn.LogNormalDropout([[0.1], 0.2])),
     (TypeError, "generator must be a torch.Generator or None, got int", lambda: BernoulliDropout(0.3, generator=0)),
     (TypeError, "generator must be a torch.Generator or None, got str",
      lambda: InformationDropout(3, generator="seed")),
@@ -78,8 +65,8 @@ BAD = [
     (ValueError, "p is on meta but the input on cpu",
      lambda: BernoulliDropout(torch.full((3,), 0.3)).to("meta").train()(torch.ones(2, 3))),
     (ValueError, "max_alpha must be <= 1 (Kingma et al.'s KL approximation holds for α ≤ 1), got 4.0",
-     lambda: VariationalDropout(3, max_alpha=4.0)),
-    (ValueError, "max_alpha must be <= 1", lambda: VariationalDropoutLinear(3, 2, max_alpha=1.5)),
+     lambda: dnn.VariationalDropout(3, max_alpha=4.0)),
+    (ValueError, "max_alpha must be <= 1", lambda: dnn.VariationalDropoutLinear(3, 2, max_alpha=1.5)),
     (ValueError, "noise: dropout kind must be one of", lambda: FNN([3, 2], dropout=0.1, noise="bernouli")),
 ]
 
