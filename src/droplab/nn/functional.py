@@ -56,13 +56,6 @@ from droplab.nn.laws import (
     ou_update,
 )
 
-__all__ = [
-    "bernoulli_dropout", "dropconnect_linear", "dropin", "gaussian_dropout", "lognormal_dropout",
-    "ou_dropout", "information_dropout", "variational_dropout", "variational_linear", "stochastic_spiking",
-    "spiking_linear", "backpercolation",
-    "bernoulli_noise",  # README name; its home is droplab.nn.laws
-]
-
 Out = Tensor | tuple[Tensor, Tensor]
 
 

@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager, contextmanager
 import torch
 from torch import nn
 
+from droplab._checks import check_generator
 from droplab.nn.base import NoiseLayer
 
 Masks = Mapping[str, torch.Tensor]
@@ -39,6 +40,19 @@ def named_noise_layers(model: nn.Module) -> Iterator[tuple[str, NoiseLayer]]:
 def noise_layers(model: nn.Module) -> list[NoiseLayer]:
     """List every droplab noise layer in ``model`` in module order."""
     return [layer for _, layer in named_noise_layers(model)]
+
+
+@contextmanager
+def _setting(layers: Sequence[NoiseLayer], attr: str, values: Sequence[object]) -> Iterator[None]:
+    """Set ``attr`` of each layer to its value inside the block; every layer's previous value restored."""
+    previous = [getattr(layer, attr) for layer in layers]
+    for layer, value in zip(layers, values):
+        setattr(layer, attr, value)
+    try:
+        yield
+    finally:
+        for layer, value in zip(layers, previous):
+            setattr(layer, attr, value)
 
 
 @contextmanager
@@ -85,17 +99,10 @@ def lend_generator(model: nn.Module, generator: torch.Generator | None) -> Itera
     >>> torch.equal(a, b), layer.generator is None
     (True, True)
     """
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_generator("generator", generator)
     layers = noise_layers(model) if generator is not None else []
-    previous = [layer.generator for layer in layers]
-    for layer in layers:
-        layer.generator = generator
-    try:
+    with _setting(layers, "generator", [generator] * len(layers)):
         yield model
-    finally:
-        for layer, g in zip(layers, previous):
-            layer.generator = g
 
 
 @contextmanager
@@ -106,14 +113,8 @@ def mc_mode(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
     mode behind its back).
     """
     layers = noise_layers(model)
-    previous = [layer.mc for layer in layers]
-    for layer in layers:
-        layer.mc = enabled
-    try:
+    with _setting(layers, "mc", [enabled] * len(layers)):
         yield model
-    finally:
-        for layer, flag in zip(layers, previous):
-            layer.mc = flag
 
 
 @contextmanager
@@ -124,16 +125,10 @@ def record_masks(model: nn.Module) -> Iterator[dict[str, list[torch.Tensor]]]:
     the multiplicative noise the layer applied (broadcastable to its input), which
     :func:`replay_masks` accepts back.
     """
-    named = list(named_noise_layers(model))
-    record: dict[str, list[torch.Tensor]] = {name: [] for name, _ in named}
-    previous = [layer._record for _, layer in named]
-    for name, layer in named:
-        layer._record = record[name]
-    try:
+    named = dict(named_noise_layers(model))
+    record: dict[str, list[torch.Tensor]] = {name: [] for name in named}
+    with _setting(list(named.values()), "_record", list(record.values())):
         yield record
-    finally:
-        for (_, layer), prev in zip(named, previous):
-            layer._record = prev
 
 
 @contextmanager
@@ -151,12 +146,7 @@ def replay_masks(model: nn.Module,
     unknown = sorted(set(masks) - set(named))
     if unknown:
         raise ValueError(f"masks names unknown noise layers {unknown}; the model has {sorted(named)}")
-    previous = {name: named[name]._replay for name in masks}
-    for name, value in masks.items():
-        named[name]._replay = value if isinstance(value, torch.Tensor) else list(value)
-        named[name]._replay_name = name
-    try:
+    layers = [named[name] for name in masks]
+    replays = [value if isinstance(value, torch.Tensor) else list(value) for value in masks.values()]
+    with _setting(layers, "_replay", replays), _setting(layers, "_replay_name", list(masks)):
         yield model
-    finally:
-        for name, prev in previous.items():
-            named[name]._replay = prev
