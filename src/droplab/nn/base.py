@@ -54,6 +54,13 @@ class NoiseLayer(nn.Module):
         self._replay: Tensor | list[Tensor] | None = None
         self._replay_name = ""
 
+    def set_law_parameter(self, name: str, value: float | Tensor) -> None:
+        """Hold a noise-law parameter: a per-unit tensor as a buffer (``state_dict``, ``.to()``), else a float."""
+        if isinstance(value, Tensor):
+            self.register_buffer(name, value.detach().clone())
+        else:
+            setattr(self, name, float(value))
+
     @property
     def sampling(self) -> bool:
         """Whether a forward pass draws noise (training or Monte Carlo mode)."""

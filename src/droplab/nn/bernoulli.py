@@ -36,10 +36,7 @@ class BernoulliDropout(NoiseLayer):
         super().__init__(generator)
         check_probability("p", p)
         check_choice("scale", scale, laws.SCALES)
-        if isinstance(p, Tensor):
-            self.register_buffer("p", p.detach().clone())
-        else:
-            self.p = float(p)
+        self.set_law_parameter("p", p)
         self.scale = scale
         self.shared_dims = tuple(shared_dims)
 

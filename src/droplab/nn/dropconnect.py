@@ -54,9 +54,7 @@ class DropConnectLinear(NoiseLayer):
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         if isinstance(p, Tensor):
             check_broadcast("p", p, self.weight)
-            self.register_buffer("p", p.detach().clone())
-        else:
-            self.p = float(p)
+        self.set_law_parameter("p", p)
         self.scale, self._per_example, self.chunk_elements = scale, per_example, chunk_elements
         self.reset_parameters()
 

@@ -34,10 +34,7 @@ class Dropin(NoiseLayer):
                  generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
         check_probability("p", p)
-        if isinstance(p, Tensor):
-            self.register_buffer("p", p.detach().clone())
-        else:
-            self.p = float(p)
+        self.set_law_parameter("p", p)
         self.shared_dims = tuple(shared_dims)
 
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:

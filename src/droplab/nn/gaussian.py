@@ -33,10 +33,7 @@ class GaussianDropout(NoiseLayer):
         super().__init__(generator)
         s = laws.gaussian_sigma(p, sigma)
         self.p = float(p) if isinstance(p, (int, float)) else None
-        if isinstance(s, Tensor):
-            self.register_buffer("sigma", s.detach().clone())
-        else:
-            self.sigma = float(s)
+        self.set_law_parameter("sigma", s)
         self.shared_dims = tuple(shared_dims)
 
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:

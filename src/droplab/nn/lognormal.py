@@ -31,10 +31,7 @@ class LogNormalDropout(NoiseLayer):
                  generator: torch.Generator | None = None) -> None:
         super().__init__(generator)
         check_positive("alpha", alpha, allow_zero=True)
-        if isinstance(alpha, Tensor):
-            self.register_buffer("alpha", alpha.detach().clone())
-        else:
-            self.alpha = float(alpha)
+        self.set_law_parameter("alpha", alpha)
         self.shared_dims = tuple(shared_dims)
 
     def noise_moments(self) -> tuple[float | Tensor, float | Tensor]:
