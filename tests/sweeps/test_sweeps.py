@@ -186,3 +186,10 @@ def test_resume_of_a_different_sweep_is_refused(tmp_path):
         write_manifest(out, make_sweep(EXP, parse_axes(["lr=0.1"]), profile="smoke"), resume=False)
     with pytest.raises(ValueError, match="holds a different sweep"):
         write_manifest(out, make_sweep(EXP, parse_axes(["lr=0.2"]), profile="smoke"), resume=True)
+
+
+def test_constant_metrics_get_no_grid_figure_by_default():
+    from droplab.reports.sweep import varies
+
+    rows = [{"lr": "0.1", "acc mean": 0.9, "n mean": 100.0}, {"lr": "0.2", "acc mean": 0.8, "n mean": 100.0}]
+    assert varies(rows, "acc") and not varies(rows, "n")

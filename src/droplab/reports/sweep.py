@@ -75,6 +75,11 @@ def aggregate_rows(axes: dict[str, list[str]], points: list[tuple[dict[str, str]
     return rows
 
 
+def varies(rows: list[dict[str, Any]], metric: str) -> bool:
+    """Whether ``metric``'s mean differs between grid points (a constant one gets no figure by default)."""
+    return len({r[f"{metric} mean"] for r in rows if f"{metric} mean" in r}) > 1
+
+
 def grid_figure(axes: dict[str, list[str]], rows: list[dict[str, Any]], metric: str, path: Path) -> bool:
     """Plot ``metric`` (mean ± std over seeds) against the first axis, one line per other-axes value."""
     if not axes or not any(f"{metric} mean" in r for r in rows):
@@ -118,7 +123,7 @@ def write_sweep_report(sweep_dir: Path, out: Path | None = None, metrics: list[s
     if unknown:
         raise ValueError(f"--metric {unknown[0]!r} is not a numeric metric of this sweep's complete points; "
                          f"known: {', '.join(known) or 'none yet'}")
-    names = metrics or known
+    names = metrics or [m for m in known if varies(rows, m)]  # a constant metric has nothing to show
     figures = []
     for name in names:
         rel = f"figures/grid-{len(figures):02d}.png"
