@@ -88,15 +88,13 @@ def _run_task(exp_id: str, path: str, profile: str, overrides: dict[str, str] | 
 
 
 def _estimates(out: Path, profile: str) -> dict[str, float]:
-    """Seconds each experiment took last time (``out/.cache/durations.json``, else the packaged
-    measurements of a 2-core machine): the order of a parallel reproduce, longest first."""
-    for path in (out / ".cache" / "durations.json", Path(__file__).with_name("durations.json")):
-        if path.is_file():
-            try:
-                return {k: float(v) for k, v in json.loads(path.read_text()).get(profile, {}).items()}
-            except (ValueError, AttributeError, TypeError):
-                continue
-    return {}
+    """Seconds each experiment took in the last reproduce into ``out`` (``out/.cache/durations.json``):
+    the order of a parallel reproduce, longest first; empty on a first run (registry order)."""
+    path = out / ".cache" / "durations.json"
+    try:
+        return {k: float(v) for k, v in json.loads(path.read_text()).get(profile, {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
 
 
 def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), fresh: bool = False,
@@ -178,7 +176,6 @@ def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), fr
     finally:
         torch.set_num_threads(threads)
         if measured:
-            durations = _estimates(out, profile) if (out / ".cache" / "durations.json").is_file() else {}
-            _io.write_json(out / ".cache" / "durations.json", {profile: {**durations, **measured}})
+            _io.write_json(out / ".cache" / "durations.json", {profile: {**_estimates(out, profile), **measured}})
     dirs = [out / e.id for e in exps if (out / e.id / "run.json").is_file()]
     return dirs, failed
