@@ -118,3 +118,26 @@ def test_bad_input(net):
                         ["1"], 10, generator=g)
     with pytest.raises(ValueError, match="pairs: unit 7 is out of range"):
         sample_ensemble(model, x, ["net.2"], 10, generator=g, pairs=[("net.2", 7, "net.2", 0)])
+
+
+def test_float32_logistic_nwgm_from_float64_logits():
+    """Logits of ±170 saturate float32 σ (σ(z) = 1 for z ≳ 16.7, 0 for z ≲ −104), so log(1 − O) from O
+    is −∞ and the NWGM 1 or NaN. Reference: the 8 input masks enumerated in float64 by hand (inverted
+    dropout, keep 0.5 ⇒ kept inputs × 2): log G − log G′ is the sample mean of the logit z, so it must
+    match E z within 5 Monte Carlo standard errors std(z)/√K."""
+    model = FNN([3, 1], "linear", dropout={0: 0.5})
+    model.net.append(nn.Sigmoid())  # module "net.2", in float32
+    with torch.no_grad():
+        model.net[1].weight.copy_(torch.tensor([[60.0, -40.0, -45.0]]))
+        model.net[1].bias.zero_()
+    x = torch.ones(1, 3)
+    masks = torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=F64)
+    z = (2 * masks) @ torch.tensor([60.0, -40.0, -45.0], dtype=F64)  # all 8 equally likely
+    assert z.max() >= 17 and z.min() <= -105  # float32 σ would give exactly 1 and 0
+    k = 4000
+    u = sample_ensemble(model, x, ["net.2"], k, generator=torch.Generator().manual_seed(3)).units["net.2"]
+    gap = u.log_geometric_mean - u.log_complement_geometric_mean
+    assert torch.isfinite(gap).all() and gap.dtype == F64
+    assert (gap - z.mean()).abs().item() <= Z * z.std(unbiased=False).item() / k ** 0.5
+    nw = u.nwgm
+    assert torch.isfinite(nw).all() and 0 < nw.item() < 1e-6  # σ(E z) = σ(−25) ≈ 1.4e-11

@@ -8,19 +8,26 @@ sums of ``log O`` and ``log(1 − O)`` (→ G, G′ and NWGM, eqs. 35–37, when
 requested unit pairs, the covariance. Alongside, the deterministic ensemble network's activity
 ``W`` (evaluation mode: weights scaled by keep probabilities, eq. 98) is recorded, so that
 ``E − NWGM`` (α, eq. 102), ``NWGM − W`` (β) and ``E − W`` (ε) are one subtraction away.
+
+For a logistic unit (:class:`droplab.models.Logistic`, ``nn.Sigmoid``) the logs are taken from
+its logit z in float64, ``log σ(z) = −softplus(−z)`` and ``log(1 − σ(z)) = −softplus(z)``: in
+float32 σ(z) rounds to 1 for z ≳ 16.7 (and to 0 for z ≲ −104), so ``log(1 − O)`` would be −∞ and
+the NWGM 1 or NaN. With the logit, ``log G − log G′`` is the sample mean of z, so NWGM = σ(E z).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_batch, check_int, model_input
-from droplab._hooks import record_outputs
+from droplab._hooks import record_inputs, record_outputs
 from droplab.ensemble.stats import StreamingMoments
+from droplab.models import Logistic
 from droplab.nn.modes import evaluation, lend_generator, mc_mode, noise_layers
 
 Pair = tuple[str, int, str, int]
@@ -83,6 +90,24 @@ def _modules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
     return {n: named[n] for n in names}
 
 
+def logistic_logit(module: nn.Module) -> Callable[[Tensor], Tensor] | None:
+    """For a logistic activation, the map from its input S to the float64 logit z with output σ(z)
+    (``Logistic``: z = λS − log c, eq. 27; ``nn.Sigmoid``: z = S); ``None`` for any other module."""
+    if isinstance(module, nn.Sigmoid):
+        return lambda s: s.to(torch.float64)
+    if isinstance(module, Logistic):
+        gain, offset = module.gain, math.log(module.c)
+        return lambda s: gain * s.to(torch.float64) - offset
+    return None
+
+
+def _log_pair(o: Tensor, logit: Tensor | None) -> tuple[Tensor, Tensor]:
+    """``(Σ_k log O, Σ_k log(1 − O))`` over the first dim, in float64 (from the logit when there is one)."""
+    if logit is not None:
+        return -nn.functional.softplus(-logit).sum(0), -nn.functional.softplus(logit).sum(0)
+    return torch.log(o).sum(0).to(torch.float64), torch.log1p(-o).sum(0).to(torch.float64)
+
+
 def _pair_side(pairs: list[Pair], at: int, device: torch.device) -> dict[str, tuple[Tensor, Tensor]]:
     """For one side of the pairs: per module, (positions among the pairs, unit indices), as index tensors."""
     groups: dict[str, tuple[list[int], list[int]]] = {}
@@ -143,6 +168,7 @@ def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_sampl
             if not 0 <= unit < w[name].shape[1]:
                 raise ValueError(f"pairs: unit {unit} is out of range for module {name!r} "
                                  f"with {w[name].shape[1]} units")
+    logits = {name: f for name in modules if (f := logistic_logit(mods[name])) is not None}
     moments = {name: StreamingMoments() for name in modules}
     logs = {name: [torch.zeros_like(w[name], dtype=torch.float64)] * 2 for name in modules}
     in_unit = {name: True for name in modules}
@@ -150,21 +176,23 @@ def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_sampl
     product = torch.zeros(big_n, len(pairs), dtype=torch.float64, device=x.device)
     sides = [_pair_side(pairs, 0, x.device), _pair_side(pairs, 2, x.device)]
     done = 0
-    with record_outputs(mods) as rec, evaluation(model), mc_mode(model), lend_generator(model, generator), \
-            torch.no_grad():
+    with record_outputs(mods) as rec, record_inputs({n: mods[n] for n in logits}) as rec_in, evaluation(model), \
+            mc_mode(model), lend_generator(model, generator), torch.no_grad():
         while done < n_samples:
             k = min(chunk_size, n_samples - done)
             model(x.unsqueeze(0).expand(k, *x.shape).reshape(k * big_n, *x.shape[1:]))
             out = {name: calls.pop() for name, calls in rec.items()}  # this chunk's outputs; memory stays flat
+            s_in = {name: calls.pop() for name, calls in rec_in.items()}
             for name in modules:
                 o = out[name].reshape(k, big_n, -1)
                 moments[name].update(o)
                 if in_unit[name]:
                     lo, hi = o.aminmax()
                     in_unit[name] = bool(lo >= 0) and bool(hi <= 1)
-                if in_unit[name]:  # chunk sums in the model's dtype, accumulated in float64
-                    logs[name] = [logs[name][0] + torch.log(o).sum(0).to(torch.float64),
-                                  logs[name][1] + torch.log1p(-o).sum(0).to(torch.float64)]
+                if in_unit[name]:
+                    z = logits[name](s_in[name]).reshape(k, big_n, -1) if name in logits else None
+                    log_o, log_1mo = _log_pair(o, z)
+                    logs[name] = [logs[name][0] + log_o, logs[name][1] + log_1mo]
             if pairs:
                 both = torch.empty(k, big_n, len(pairs), 2, dtype=x.dtype, device=x.device)  # (k, N, P, 2)
                 for side, groups in enumerate(sides):
