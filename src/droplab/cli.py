@@ -163,10 +163,12 @@ def reproduce(profile: str, only: tuple[str, ...], out: str | None, fresh: bool,
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Where report.html and report.md go (default: the first RUN_DIR).")
 @click.option("--metric", "metrics", multiple=True, help="Sweeps: the metrics to plot across the grid.")
-def report(run_dirs: tuple[str, ...], out: str | None, metrics: tuple[str, ...]) -> None:
+@click.option("--docs", "docs_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Also rewrite the '<!-- droplab:results ID ... -->' blocks of this folder's Markdown files.")
+def report(run_dirs: tuple[str, ...], out: str | None, metrics: tuple[str, ...], docs_dir: str | None) -> None:
     """Write one HTML page and a Markdown file for run directories, folders of them, or a sweep."""
     from droplab.experiments import claims_hash
-    from droplab.reports import write_report, write_sweep_report
+    from droplab.reports import expand_run_dirs, load_run, update_docs, write_report, write_sweep_report
 
     if len(run_dirs) == 1 and (Path(run_dirs[0]) / "sweep.json").is_file():
         html_path, md_path = write_sweep_report(Path(run_dirs[0]), Path(out) if out else None, list(metrics) or None)
@@ -174,6 +176,10 @@ def report(run_dirs: tuple[str, ...], out: str | None, metrics: tuple[str, ...])
         html_path, md_path = write_report([Path(p) for p in run_dirs], Path(out or run_dirs[0]),
                                           current_hash=claims_hash())
     click.echo(f"report: {html_path}\nmarkdown: {md_path}")
+    if docs_dir:
+        runs = [load_run(p) for p in expand_run_dirs([Path(p) for p in run_dirs])]
+        for path in update_docs(runs, Path(docs_dir)):
+            click.echo(f"updated: {path}")
 
 
 @main.command()

@@ -105,3 +105,22 @@ def test_an_unregistered_claim_is_refused(tmp_path):
     ctx = RunContext(tmp_path / "r", "exp", "quick", ExperimentConfig(), claims=[CHECK])
     with pytest.raises(ValueError, match="down is not registered with experiment exp"):
         ctx.claim(CLAIM, [1.0, 2.0, 3.0])
+
+
+def test_docs_results_blocks_are_rewritten_from_runs_and_the_rest_kept(tmp_path):
+    from droplab.reports import load_run, update_docs
+
+    make_run(tmp_path / "runs" / "a", "exp-a", [-1.0, -1.1, -0.9])
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "x.md").write_text("# X\n\nprose\n<!-- droplab:results exp-a exp-z -->\nstale numbers\n"
+                               "<!-- /droplab:results -->\nafter\n")
+    (docs / "y.md").write_text("# Y, no block\n")
+    runs = [load_run(tmp_path / "runs" / "a")]
+    assert update_docs(runs, docs) == [docs / "x.md"]
+    text = (docs / "x.md").read_text()
+    assert "stale numbers" not in text and text.startswith("# X\n\nprose\n") and text.endswith("after\n")
+    row = next(line for line in text.splitlines() if line.startswith("| **reproduced**"))
+    assert "`down` it goes down" in row and "(3 seeds)" in row and "negative slope" in row
+    assert "Not in these runs: exp-z" in text and "Profile quick" in text
+    assert update_docs(runs, docs) == []  # a second pass changes nothing
