@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from droplab.landscape import direction_flatness, interval_flatness
+from droplab.landscape import direction_flatness, flatness_table, interval_flatness, loss_profile
 
 MSE = nn.functional.mse_loss
 
@@ -60,6 +60,44 @@ def test_direction_flatness_of_a_linear_model_is_the_quadratic_closed_form():
     assert fl.loss_at_zero == pytest.approx(loss0, rel=1e-12)
 
 
+def test_flatness_table_gives_every_factor_and_level_in_closed_form():
+    # A linear model under MSE is exactly quadratic along each direction d_k: L(δ) = L₀ + δ·g_k + ½λ_k δ²,
+    # so each end solves ½λ_k δ² + g_k δ − (t − L₀) = 0 for the threshold t = c·L₀ or the level.
+    torch.manual_seed(2)
+    net = nn.Linear(4, 1, bias=False).double()
+    x, y = torch.randn(30, 4, dtype=torch.float64), torch.randn(30, 1, dtype=torch.float64)
+    dirs = [[torch.randn(1, 4, dtype=torch.float64)] for _ in range(3)]
+    factors, levels = (1.5, 2.0, 3.0), (2.5,)
+    by_factor, by_level = flatness_table(net, MSE, (x, y), dirs, factors, levels, radius=100.0, tol=1e-9)
+    r = (net(x) - y).detach().reshape(-1)
+    loss0 = float((r ** 2).mean())
+    for k, (d,) in enumerate(dirs):
+        s = (x @ d.T).reshape(-1)
+        g, lam = float(2 * (r * s).mean()), float(2 * (s ** 2).mean())
+        for t, fl in [(c * loss0, by_factor[c][k]) for c in factors] + [(v, by_level[v][k]) for v in levels]:
+            disc = math.sqrt(g * g + 2 * lam * (t - loss0))
+            assert fl.bounded and fl.threshold == pytest.approx(t, rel=1e-12)
+            assert (fl.left, fl.right) == (pytest.approx((-g - disc) / lam, rel=1e-8),
+                                           pytest.approx((-g + disc) / lam, rel=1e-8))
+
+
+def test_flatness_table_finds_the_ends_the_one_profile_search_finds():
+    # The batched search (shared grid, every bracket advanced per round) must take the very steps of the
+    # sequential search of interval_flatness on each profile: equal ends, not merely close ones.
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+    x, y = torch.randn(40, 3, dtype=torch.float64), torch.randint(0, 2, (40,))
+    ce = nn.functional.cross_entropy
+    dirs = [[torch.randn_like(p) for p in net.parameters()] for _ in range(4)]
+    by_factor, by_level = flatness_table(net, ce, (x, y), dirs, (1.5, 3.0), (1.0,), radius=8.0, tol=1e-3)
+    for k, d in enumerate(dirs):
+        def profile(delta: float, d=d) -> float:
+            return float(loss_profile(net, ce, (x, y), d, [delta])[0])
+        for got, want in [(by_factor[c][k], interval_flatness(profile, c, 8.0, 1e-3)) for c in (1.5, 3.0)] + \
+                [(by_level[1.0][k], interval_flatness(profile, radius=8.0, tol=1e-3, level=1.0))]:
+            assert got == want
+
+
 def test_direction_flatness_leaves_the_model_and_its_mode_alone():
     net = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), nn.Linear(2, 1))
     before = [p.detach().clone() for p in net.parameters()]
@@ -85,3 +123,15 @@ def test_direction_flatness_rejects_a_misshapen_direction():
     net = nn.Linear(2, 1)
     with pytest.raises(ValueError, match="direction must be shaped like model.parameters"):
         direction_flatness(net, MSE, (torch.randn(3, 2), torch.randn(3, 1)), [[torch.ones(2)]])
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"factors": (0.5,)}, "factor must be > 1"),
+    ({"factors": (), "levels": (1e-9,)}, "level must exceed the loss at θ"),
+    ({"initial": 0.0}, "initial must be finite and > 0"),
+], ids=["factor-below-1", "level-below-minimum", "initial-0"])
+def test_flatness_table_bad_input(kwargs, match):
+    net = nn.Linear(2, 1)
+    with pytest.raises(ValueError, match=match):
+        flatness_table(net, MSE, (torch.randn(3, 2), torch.randn(3, 1)), [[torch.ones(1, 2), torch.ones(1)]],
+                       **kwargs)

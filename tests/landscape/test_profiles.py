@@ -1,9 +1,10 @@
 """Loss profiles and surfaces: the loss at θ* + αd (+ βe) against a direct evaluation, eval mode, restored modes."""
 
+import pytest
 import torch
 from torch import nn
 
-from droplab.landscape import loss_profile, loss_surface
+from droplab.landscape import loss_at, loss_profile, loss_surface
 
 MSE = nn.functional.mse_loss
 
@@ -58,3 +59,17 @@ def test_a_linear_model_gives_the_quadratic_closed_form():
     alphas = torch.linspace(-2, 2, 9, dtype=torch.float64)
     closed = (r ** 2).mean() + alphas * 2 * (r * s).mean() + alphas ** 2 * (s ** 2).mean()
     torch.testing.assert_close(loss_profile(model, MSE, (x, y), [d], alphas), closed, rtol=1e-12, atol=1e-12)
+
+
+def test_loss_at_is_the_loss_at_each_combination_of_directions():
+    model, data, d, e = setup()
+    coefficients = torch.tensor([[0.0, 0.0], [1.0, -0.5], [-2.0, 0.25]], dtype=torch.float64)
+    got = loss_at(model, MSE, data, [d, e], coefficients, chunk=2)
+    want = [direct(model, data, [a * u + b * v for u, v in zip(d, e)]) for a, b in coefficients.tolist()]
+    torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+
+
+def test_loss_at_rejects_coefficients_of_the_wrong_shape():
+    model, data, d, e = setup()
+    with pytest.raises(ValueError, match=r"coefficients must have shape \(points, 2\)"):
+        loss_at(model, MSE, data, [d, e], torch.zeros(3, 1))

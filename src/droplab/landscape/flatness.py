@@ -6,12 +6,13 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_positive
 from droplab._params import LossFn
 from droplab.landscape.directions import check_direction
-from droplab.landscape.profiles import loss_profile
+from droplab.landscape.profiles import loss_at
 
 
 @dataclass(frozen=True)
@@ -35,30 +36,81 @@ class IntervalFlatness:
         return self.bounded_left and self.bounded_right
 
 
-def _crossing(profile: Callable[[float], float], sign: int, threshold: float, radius: float,
-              initial: float, tol: float, atol: float) -> tuple[float, bool]:
-    """Distance to the first crossing on one side: geometric bracketing, then bisection.
+def _grid(radius: float, initial: float) -> list[float]:
+    """The bracketing steps: ``initial`` doubled until it reaches ``radius`` (the last one is ``radius``)."""
+    steps = [min(initial, radius)]
+    while steps[-1] < radius:
+        steps.append(min(2 * steps[-1], radius))
+    return steps
 
-    Bisection stops once the bracket [lo, hi] is shorter than ``max(tol·lo, atol)``: the midpoint
-    is then within a relative ``tol/2`` of the crossing, however sharp the minimum.
+
+def _crossings(evaluate: Callable[[Tensor, Tensor], Tensor], n: int, thresholds: Tensor, radius: float,
+               initial: float, tol: float, atol: float) -> tuple[Tensor, Tensor]:
+    """Distance to the first crossing of every threshold on both sides of ``n`` profiles at once.
+
+    ``evaluate(index, delta)`` is the loss of profile ``index[j]`` at step ``delta[j]`` (1-D tensors).
+    On each side the first crossing is bracketed on the geometric grid :func:`_grid` (one batched
+    evaluation for all profiles and sides), then located by bisection, every open bracket of every
+    profile, side and threshold advancing in one batched evaluation per round. A bracket [lo, hi]
+    stops once shorter than ``max(tol·lo, atol)``: its midpoint is within a relative ``tol/2`` of the
+    crossing, however sharp the minimum. Returns the distances and whether each end was bounded,
+    both shaped (n, 2 sides (+, −), thresholds); an unbounded end is reported as ``radius``.
     """
-    inside, step = 0.0, min(initial, radius)
+    f64 = torch.float64
+    grid = torch.tensor(_grid(radius, initial), dtype=f64)
+    signs = torch.tensor([1.0, -1.0], dtype=f64)
+    k = len(grid)
+    index = torch.arange(n).repeat_interleave(2 * k)
+    values = evaluate(index, (signs[:, None] * grid).reshape(-1).repeat(n)).to(f64).reshape(n, 2, k)
+    above = ~(values[..., None] <= thresholds)  # (n, 2, k, T); a NaN counts as above
+    bounded = above.any(2)
+    first = above.to(torch.int8).argmax(2)  # the first grid step above the threshold
+    hi = grid[first]
+    lo = torch.where(first > 0, grid[(first - 1).clamp_min(0)], torch.zeros((), dtype=f64))
     while True:
-        value = float(profile(sign * step))
-        if not value <= threshold:  # above the threshold (a NaN counts as above)
+        active = bounded & (hi - lo > torch.clamp(tol * lo, min=atol))
+        if not active.any():
             break
-        inside = step
-        if step >= radius:
-            return radius, False
-        step = min(2 * step, radius)
-    lo, hi = inside, step
-    while hi - lo > max(tol * lo, atol):
-        mid = 0.5 * (lo + hi)
-        if float(profile(sign * mid)) <= threshold:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi), True
+        which = active.nonzero()  # (P, 3): profile, side, threshold
+        mid = 0.5 * (lo[active] + hi[active])
+        points, inverse = torch.unique(torch.stack([which[:, 0].to(f64), signs[which[:, 1]] * mid], 1), dim=0,
+                                       return_inverse=True)  # thresholds sharing a bracket share the point
+        below = evaluate(points[:, 0].long(), points[:, 1]).to(f64)[inverse] <= thresholds[which[:, 2]]
+        lo[active] = torch.where(below, mid, lo[active])
+        hi[active] = torch.where(below, hi[active], mid)
+    return torch.where(bounded, 0.5 * (lo + hi), torch.full_like(lo, radius)), bounded
+
+
+def _thresholds(loss0: float, factors: Sequence[float], levels: Sequence[float]) -> list[float]:
+    """Definition 2's thresholds c·L(θ*) for each factor c, then the absolute ``levels``; one line on bad input."""
+    if factors and (not math.isfinite(loss0) or loss0 <= 0):
+        raise ValueError(f"interval flatness is undefined: the loss at θ* must be finite and > 0, got {loss0}")
+    for c in factors:
+        check_positive("factor", c)
+        if c <= 1:
+            raise ValueError(f"factor must be > 1 (the threshold is factor·L(θ*)), got {c}")
+    for level in levels:
+        if not loss0 < level:
+            raise ValueError(f"level must exceed the loss at θ* ({loss0}), got {level}")
+    return [c * loss0 for c in factors] + [float(v) for v in levels]
+
+
+def _widths(evaluate: Callable[[Tensor, Tensor], Tensor], n: int, loss0: float, factors: Sequence[float],
+            levels: Sequence[float], radius: float, tol: float, atol: float | None,
+            initial: float | None) -> tuple[dict[float, list[IntervalFlatness]], dict[float, list[IntervalFlatness]]]:
+    """Interval flatness of ``n`` profiles for each factor and level (see :func:`flatness_table`)."""
+    check_positive("radius", radius)
+    check_positive("tol", tol)
+    atol = radius * 1e-12 if atol is None else atol
+    check_positive("atol", atol)
+    thresholds = _thresholds(loss0, factors, levels)
+    start = initial if initial is not None else radius / 1024
+    check_positive("initial", start)
+    ends, bounded = _crossings(evaluate, n, torch.tensor(thresholds, dtype=torch.float64), radius, start, tol, atol)
+    table = [[IntervalFlatness(-float(ends[i, 1, t]), float(ends[i, 0, t]), float(ends[i, 0, t] + ends[i, 1, t]),
+                               thr, loss0, bool(bounded[i, 1, t]), bool(bounded[i, 0, t])) for i in range(n)]
+             for t, thr in enumerate(thresholds)]
+    return dict(zip(factors, table[:len(factors)])), dict(zip(levels, table[len(factors):]))
 
 
 def interval_flatness(profile: Callable[[float], float], factor: float = 2.0, radius: float = 10.0,
@@ -82,25 +134,38 @@ def interval_flatness(profile: Callable[[float], float], factor: float = 2.0, ra
     1.414214
     """
     check_positive("factor", factor)
-    check_positive("radius", radius)
-    check_positive("tol", tol)
-    atol = radius * 1e-12 if atol is None else atol
-    check_positive("atol", atol)
-    loss0 = float(profile(0.0))
-    if level is None:
-        if not math.isfinite(loss0) or loss0 <= 0:
-            raise ValueError(f"interval flatness is undefined: the loss at θ* must be finite and > 0, got {loss0}")
-        if factor <= 1:
-            raise ValueError(f"factor must be > 1 (the threshold is factor·L(θ*)), got {factor}")
-        threshold = factor * loss0
-    else:
-        if not loss0 < level:
-            raise ValueError(f"level must exceed the loss at θ* ({loss0}), got {level}")
-        threshold = level
-    start = initial if initial is not None else radius / 1024
-    right, br = _crossing(profile, +1, threshold, radius, start, tol, atol)
-    left, bl = _crossing(profile, -1, threshold, radius, start, tol, atol)
-    return IntervalFlatness(-left, right, right + left, threshold, loss0, bl, br)
+
+    def evaluate(index: Tensor, delta: Tensor) -> Tensor:
+        return torch.tensor([float(profile(float(d))) for d in delta], dtype=torch.float64)
+
+    factors, levels = ((factor,), ()) if level is None else ((), (level,))
+    by_factor, by_level = _widths(evaluate, 1, float(profile(0.0)), factors, levels, radius, tol, atol, initial)
+    return (by_factor[factor] if level is None else by_level[level])[0]
+
+
+def flatness_table(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
+                   directions: Iterable[Sequence[Tensor]], factors: Sequence[float] = (2.0,),
+                   levels: Sequence[float] = (), radius: float = 10.0, tol: float = 1e-4, *,
+                   initial: float | None = None, chunk: int = 16,
+                   ) -> tuple[dict[float, list[IntervalFlatness]], dict[float, list[IntervalFlatness]]]:
+    """Interval flatness F_v (Definition 2) along every direction, for every pre-factor and every level.
+
+    Returns ``(by_factor, by_level)``: for each factor c of ``factors`` the widths of
+    {δ : L(θ* + δv) ≤ c·L(θ*)}, for each of ``levels`` those of {δ : L(θ* + δv) ≤ level}, one per
+    direction, all from one search: the bracketing grid is shared by every threshold, and each
+    bisection round evaluates the open brackets of every direction, side and threshold in one
+    batched call (:func:`loss_at`). Same ends as :func:`interval_flatness` run on each profile.
+    """
+    directions = [check_direction(model, d) for d in directions]
+    if not directions:
+        raise ValueError("directions must hold at least one direction")
+    loss0 = float(loss_at(model, loss_fn, data, directions[:1], torch.zeros(1, 1), chunk=chunk)[0])
+    eye = torch.eye(len(directions), dtype=torch.float64)
+
+    def evaluate(index: Tensor, delta: Tensor) -> Tensor:
+        return loss_at(model, loss_fn, data, directions, eye[index] * delta[:, None], chunk=chunk)
+
+    return _widths(evaluate, len(directions), loss0, factors, levels, radius, tol, None, initial)
 
 
 def direction_flatness(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
@@ -112,7 +177,7 @@ def direction_flatness(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Te
     The width of a minimum along a direction, one home for it: ``directions`` are shaped like
     ``model.parameters()`` (:func:`filter_normalized_direction` draws, or eigenvectors through
     :func:`direction_from_vector`); ``factor``, ``level``, ``radius``, ``tol`` and ``initial`` as in
-    :func:`interval_flatness`.
+    :func:`interval_flatness`; several factors or levels at once: :func:`flatness_table`.
 
     >>> import torch
     >>> net = nn.Linear(1, 1, bias=False)
@@ -124,12 +189,8 @@ def direction_flatness(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Te
     >>> round(fl.left, 6), round(fl.right, 6)
     (-3.0, 1.0)
     """
-    out = []
-    for direction in directions:
-        direction = check_direction(model, direction)
-
-        def profile(delta: float, direction: list[Tensor] = direction) -> float:
-            return float(loss_profile(model, loss_fn, data, direction, [delta])[0])
-
-        out.append(interval_flatness(profile, factor, radius, tol, initial=initial, level=level))
-    return out
+    check_positive("factor", factor)
+    factors, levels = ((factor,), ()) if level is None else ((), (level,))
+    by_factor, by_level = flatness_table(model, loss_fn, data, directions, factors, levels, radius, tol,
+                                         initial=initial)
+    return by_factor[factor] if level is None else by_level[level]

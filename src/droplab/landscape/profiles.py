@@ -19,20 +19,26 @@ from droplab.landscape.directions import check_direction
 from droplab.nn.modes import evaluation
 
 
-def _points_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor,
-                 names: list[str], points: list[Tensor], chunk: int) -> Tensor:
-    """Loss at a batch of parameter points (each entry of ``points`` has a leading point dim)."""
+def _points_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, coefficients: Tensor,
+                 directions: list[Tensor], chunk: int) -> Tensor:
+    """Loss at the parameter points θ + Σ_k c_jk d_k, one per row j of ``coefficients`` (P, K).
+
+    ``directions[i]`` stacks the K directions of parameter i, shape (K, *p_i.shape). The points are
+    built ``chunk`` at a time, so memory holds ``chunk`` copies of the parameters, never P.
+    """
+    names = [n for n, _ in model.named_parameters()]
+    params = [p.detach() for p in model.parameters()]
 
     def one(*flat: Tensor) -> Tensor:
         return loss_fn(functional_call(model, dict(zip(names, flat)), (x,)), y)
 
-    n = points[0].shape[0]
+    def points(c: Tensor) -> list[Tensor]:
+        return [p + torch.tensordot(c.to(p.dtype), d, dims=1) for p, d in zip(params, directions)]
+
+    n = coefficients.shape[0]
     if n == 1:  # one point (bisection steps): a plain call, without vmap's per-call set-up
-        return one(*[p[0] for p in points]).reshape(1)
-    out = []
-    for i in range(0, n, chunk):
-        out.append(vmap(one)(*[p[i:i + chunk] for p in points]))
-    return torch.cat(out)
+        return one(*[q[0] for q in points(coefficients)]).reshape(1)
+    return torch.cat([vmap(one)(*points(coefficients[i:i + chunk])) for i in range(0, n, chunk)])
 
 
 def _steps(name: str, steps: Tensor | Sequence[float], dtype: torch.dtype) -> Tensor:
@@ -41,6 +47,34 @@ def _steps(name: str, steps: Tensor | Sequence[float], dtype: torch.dtype) -> Te
     if out.numel() == 0 or not torch.isfinite(out).all():
         raise ValueError(f"{name} must be a non-empty sequence of finite step sizes, got {out.tolist()}")
     return out
+
+
+def loss_at(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], directions: Sequence[Sequence[Tensor]],
+            coefficients: Tensor, *, chunk: int = 16) -> Tensor:
+    """Evaluation-mode losses at θ* + Σ_k c_jk·directions[k], one per row j of ``coefficients`` (P, K).
+
+    The one batched evaluator behind profiles, surfaces and widths: the points are evaluated ``chunk``
+    at a time with ``torch.func.vmap`` over ``functional_call`` (the model is not modified).
+
+    >>> net = nn.Linear(2, 1)
+    >>> x, y = torch.randn(8, 2), torch.randn(8, 1)
+    >>> d = [torch.ones_like(p) for p in net.parameters()]
+    >>> loss_at(net, nn.functional.mse_loss, (x, y), [d], torch.zeros(1, 1)).item() == \\
+    ...     nn.functional.mse_loss(net(x), y).item()
+    True
+    """
+    directions = [check_direction(model, d) for d in directions]
+    dtype = next(model.parameters()).dtype
+    coefficients = torch.as_tensor(coefficients, dtype=dtype)
+    if coefficients.dim() != 2 or coefficients.shape[1] != len(directions) or coefficients.shape[0] == 0:
+        raise ValueError(f"coefficients must have shape (points, {len(directions)}), got {tuple(coefficients.shape)}")
+    if not torch.isfinite(coefficients).all():
+        raise ValueError("coefficients must be finite")
+    device = next(model.parameters()).device
+    stacked = [torch.stack(ds) for ds in zip(*directions)]
+    x, y = data
+    with evaluation(model), torch.no_grad():
+        return _points_loss(model, loss_fn, x, y, coefficients.to(device), stacked, chunk)
 
 
 def loss_profile(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
@@ -53,30 +87,16 @@ def loss_profile(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
     >>> loss_profile(net, nn.functional.mse_loss, (x, y), d, [0.0]).item() == nn.functional.mse_loss(net(x), y).item()
     True
     """
-    direction = check_direction(model, direction)
     alphas = _steps("alphas", alphas, next(model.parameters()).dtype)
-    names = [n for n, _ in model.named_parameters()]
-    params = [p.detach() for p in model.parameters()]
-    points = [p + alphas.reshape(-1, *([1] * p.dim())) * d for p, d in zip(params, direction)]
-    x, y = data
-    with evaluation(model), torch.no_grad():
-        return _points_loss(model, loss_fn, x, y, names, points, chunk)
+    return loss_at(model, loss_fn, data, [direction], alphas[:, None], chunk=chunk)
 
 
 def loss_surface(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
                  directions: tuple[Sequence[Tensor], Sequence[Tensor]], alphas: Tensor | Sequence[float],
                  betas: Tensor | Sequence[float], *, chunk: int = 16) -> Tensor:
     """Losses on the grid θ* + α d₁ + β d₂, shape (len(alphas), len(betas))."""
-    d1, d2 = (check_direction(model, d) for d in directions)
     dtype = next(model.parameters()).dtype
     a, b = _steps("alphas", alphas, dtype), _steps("betas", betas, dtype)
     aa, bb = torch.meshgrid(a, b, indexing="ij")
-    aa, bb = aa.reshape(-1), bb.reshape(-1)
-    names = [n for n, _ in model.named_parameters()]
-    points = []
-    for p, u, v in zip(model.parameters(), d1, d2):
-        shape = (-1, *([1] * p.dim()))
-        points.append(p.detach() + aa.reshape(shape) * u + bb.reshape(shape) * v)
-    x, y = data
-    with evaluation(model), torch.no_grad():
-        return _points_loss(model, loss_fn, x, y, names, points, chunk).reshape(len(a), len(b))
+    grid = torch.stack([aa.reshape(-1), bb.reshape(-1)], 1)
+    return loss_at(model, loss_fn, data, directions, grid, chunk=chunk).reshape(len(a), len(b))

@@ -20,186 +20,31 @@ minima of different depths, and the criterion of the flatness claim.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from statistics import median
 from typing import Any
 
 import torch
 from torch import nn
 
-from droplab._checks import check_choice, check_int, check_positive, check_probability
 from droplab.data import Dataset
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import ClaimSpec
 from droplab.experiments.common import load_task, train_stage
-from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
-from droplab.landscape import GRANULARITIES, direction_flatness, filter_normalized_direction, loss_profile
+from droplab.experiments.zzx.flat_claims import FIG1A, FIG1B, FIG1C, FIG1D
+from droplab.experiments.zzx.flat_configs import (
+    FlatMinimaConfig,
+    ResNetFlatMinimaConfig,
+    TransformerFlatMinimaConfig,
+    VGG9FlatMinimaConfig,
+    train_config,
+)
+from droplab.landscape import filter_normalized_direction, flatness_table, loss_at
 from droplab.models import FNN, VGG9, ResNet20, Transformer, sequence_loss
-from droplab.training import TrainConfig
 
 PAPER = "Zhang, Zhou & Xu 2024"
-
-
-MODELS = ("fnn", "vgg9", "resnet20", "transformer")
-
-
-@dataclass
-class FlatMinimaConfig(ExperimentConfig):
-    """Fig. 1(a): the FNN. ``keep`` has one keep probability per hidden layer (FNN) or one for all
-    noise layers (CNNs). ``level=None`` compares the nets at 2 × the larger of their two minima."""
-
-    model: str = "fnn"
-    dataset: str = "mnist-5k"
-    n_train: int | None = None
-    n_test: int | None = None
-    hidden: tuple[int, ...] = (128, 128)
-    width: float = 1.0
-    keep: tuple[float, ...] = (0.8, 0.5)
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.0
-    nesterov: bool = False
-    milestones: tuple[int, ...] = ()
-    warmup: int = 0
-    steps: int = 1500
-    batch_size: int | None = 128
-    chunk: int | None = None
-    amp: bool = False
-    stop_loss: float = 1e-3
-    n_directions: int = 6
-    granularity: str = "layer"
-    also_granularity: str | None = "filter"
-    factors: tuple[float, ...] = (1.5, 2.0, 3.0)
-    plot_radius: float = 1.0
-    radius: float = 4.0
-    tol: float = 1e-2  # relative bisection tolerance of each width end (interval_flatness)
-    profile_points: int = 21
-    level: float | None = 0.5
-    near_zero: float | None = 0.05
-    min_gap: float | None = None
-
-    PROFILES = {
-        "smoke": {"hidden": (32, 32), "steps": 150, "lr": 1e-2, "n_directions": 2, "profile_points": 9,
-                  "n_train": 300},
-        "paper": {"dataset": "mnist", "hidden": (1024, 1024), "lr": 1e-4, "steps": 20000, "tol": 1e-3,
-                  "profile_points": 41, "n_directions": 20},
-    }
-
-    def validate(self) -> None:
-        check_choice("model", self.model, MODELS)
-        if self.model == "fnn" and len(self.keep) != len(self.hidden):
-            raise ValueError(f"keep must give one keep probability per hidden layer ({len(self.hidden)}), "
-                             f"got {self.keep}")
-        if self.model != "fnn" and len(self.keep) != 1:
-            raise ValueError(f"keep must give one keep probability for model {self.model!r}, got {self.keep}")
-        for i, q in enumerate(self.keep):
-            check_probability(f"keep[{i}]", q, low_open=True, high_open=False)
-        check_choice("granularity", self.granularity, GRANULARITIES)
-        if self.also_granularity is not None:
-            check_choice("also_granularity", self.also_granularity, GRANULARITIES)
-        if not self.factors or any(not c > 1 for c in self.factors):
-            raise ValueError(f"factors must be Definition 2 pre-factors > 1, got {self.factors}")
-        check_int("profile_points", self.profile_points, minimum=3)
-        for name in ("radius", "plot_radius", "tol") + (("level",) if self.level is not None else ()) + \
-                (("near_zero",) if self.near_zero is not None else ()):
-            check_positive(name, getattr(self, name))
-        _train_config(self).validate()
-
-
-@dataclass
-class VGG9FlatMinimaConfig(FlatMinimaConfig):
-    """Fig. 1(b): VGG-9, dropout (keep 0.8) after each pooling layer, GD with Nesterov momentum,
-    lr 0.1 divided by 10 at 150, 225 and 275 of 300 epochs on the first 2,048 CIFAR-10 images."""
-
-    model: str = "vgg9"
-    n_train: int | None = 512
-    width: float = 0.125
-    keep: tuple[float, ...] = (0.8,)
-    optimizer: str = "gd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    milestones: tuple[int, ...] = (150, 225, 275)
-    steps: int = 300
-    batch_size: int | None = None
-    granularity: str = "filter"
-    also_granularity: str | None = None
-    factors: tuple[float, ...] = (2.0,)
-    n_directions: int = 4
-
-    PROFILES = {
-        "smoke": {"steps": 10, "milestones": (5,), "n_directions": 1, "profile_points": 5, "n_train": 16,
-                  "n_test": 16},
-        "paper": {"dataset": "cifar10", "n_train": 2048, "width": 1.0, "n_directions": 20},
-    }
-
-
-@dataclass
-class ResNetFlatMinimaConfig(FlatMinimaConfig):
-    """Fig. 1(c): ResNet-20, dropout (keep 0.8) after the convolutions, GD at lr 0.01 for 1,200 epochs on
-    CIFAR-100. The paper's nets do not reach a small training loss, so no near-zero gate, and the two
-    nets are compared at 2 × the larger minimum (``level=None``)."""
-
-    model: str = "resnet20"
-    n_train: int | None = 512
-    width: float = 0.25
-    keep: tuple[float, ...] = (0.8,)
-    optimizer: str = "gd"
-    lr: float = 0.05
-    steps: int = 300
-    batch_size: int | None = None
-    granularity: str = "filter"
-    also_granularity: str | None = None
-    factors: tuple[float, ...] = (2.0,)
-    n_directions: int = 4
-    level: float | None = None
-    near_zero: float | None = None
-    min_gap: float | None = 0.1
-
-    PROFILES = {
-        "smoke": {"steps": 10, "n_directions": 1, "profile_points": 5, "n_train": 16, "n_test": 16},
-        "paper": {"dataset": "cifar100", "width": 1.0, "steps": 1200, "chunk": 2500, "n_directions": 20},
-    }
-
-
-@dataclass
-class TransformerFlatMinimaConfig(FlatMinimaConfig):
-    """Fig. 1(d): the App. A transformer (d_model 50, d_k = d_v = 20, d_ff 256, 4 heads, 3 layers),
-    dropout (keep 0.9) on sub-layer outputs and embedding sums, full-batch Adam with the warm-up
-    schedule of Vaswani et al. (4,000 warm-up steps, 10,000 steps) on the first 2,048 Multi30k pairs,
-    cross-entropy with label smoothing 0.1. ``quick`` runs on the generated ``reversal`` task. Like
-    ResNet-20, the paper's nets do not reach a small loss: no near-zero gate, ``level=None``."""
-
-    model: str = "transformer"
-    dataset: str = "reversal"
-    n_train: int | None = 128
-    keep: tuple[float, ...] = (0.9,)
-    optimizer: str = "adam"
-    lr: float = 3e-3
-    warmup: int = 100
-    steps: int = 600
-    batch_size: int | None = None
-    granularity: str = "filter"
-    also_granularity: str | None = None
-    factors: tuple[float, ...] = (2.0,)
-    n_directions: int = 4
-    level: float | None = None
-    near_zero: float | None = None
-    min_gap: float | None = 0.1
-
-    PROFILES = {
-        "smoke": {"steps": 20, "warmup": 5, "n_directions": 2, "profile_points": 9, "n_train": 64},
-        "paper": {"dataset": "multi30k", "n_train": 2048, "lr": 50 ** -0.5 * 4000 ** -0.5, "warmup": 4000,
-                  "steps": 10000, "n_directions": 20},
-    }
-
-
-def _train_config(cfg: FlatMinimaConfig) -> TrainConfig:
-    return TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
-                       momentum=cfg.momentum, nesterov=cfg.nesterov, milestones=cfg.milestones, warmup=cfg.warmup,
-                       chunk=cfg.chunk, amp=cfg.amp, stop_loss=cfg.stop_loss, eval_every=50, seed=cfg.seed)
 
 
 def _build(cfg: FlatMinimaConfig, train: Dataset, with_dropout: bool) -> nn.Module:
@@ -217,91 +62,39 @@ def _build(cfg: FlatMinimaConfig, train: Dataset, with_dropout: bool) -> nn.Modu
     return ResNet20(train.n_classes, in_channels=channels, width=cfg.width, dropout=drop)
 
 
-def _directions(model: nn.Module, cfg: FlatMinimaConfig, gen_seed: int,
-                granularity: str | None = None) -> list[list[torch.Tensor]]:
-    """``cfg.n_directions`` filter-normalized directions, the same for the profiles and the widths."""
+def _directions(model: nn.Module, cfg: FlatMinimaConfig, gen_seed: int, granularity: str) -> list[list[torch.Tensor]]:
+    """``cfg.n_directions`` normalized directions; one generator seed, so each granularity gets the same draws."""
     g = torch.Generator().manual_seed(gen_seed)
-    return [filter_normalized_direction(model, g, granularity or cfg.granularity) for _ in range(cfg.n_directions)]
+    return [filter_normalized_direction(model, g, granularity) for _ in range(cfg.n_directions)]
 
 
-def _profiles(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, gen_seed: int) -> dict[str, Any]:
-    """1D profiles along ``cfg.n_directions`` filter-normalized directions and Definition 2's widths, one list
-    per pre-factor of ``cfg.factors`` (the Remark's "not sensitive to the selection of the pre-factor 2")."""
+def _loss0(model: nn.Module, loss_fn, data) -> float:
+    """The evaluation-mode training loss at the minimum θ*."""
+    return float(loss_at(model, loss_fn, data, [[torch.zeros_like(p) for p in model.parameters()]], torch.zeros(1, 1)))
+
+
+def _measure(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, level: float, gen_seed: int) -> dict[str, Any]:
+    """1D profiles along ``cfg.n_directions`` ``cfg.granularity``-normalized directions and, along the same directions,
+    Definition 2's widths at each pre-factor of ``cfg.factors`` (the Remark's "not sensitive to the selection of the
+    pre-factor 2") and the width at the common loss ``level``, from one batched search (:func:`flatness_table`);
+    with ``cfg.also_granularity`` the level widths along directions normalized that way too."""
+    loss0 = _loss0(model, loss_fn, data)
+    dirs = _directions(model, cfg, gen_seed, cfg.granularity)
     alphas = torch.linspace(-cfg.plot_radius, cfg.plot_radius, cfg.profile_points)
-    dirs = _directions(model, cfg, gen_seed)
-    curves = torch.stack([loss_profile(model, loss_fn, data, d, alphas) for d in dirs])
-    loss0 = float(loss_profile(model, loss_fn, data, dirs[0], [0.0])[0])
-    rel = {c: [fl.width for fl in direction_flatness(model, loss_fn, data, dirs, c, cfg.radius, cfg.tol,
-                                                     initial=cfg.radius / 64)] if loss0 > 0 else []
-           for c in cfg.factors}
-    return {"alphas": alphas, "curves": curves, "interval_flatness": rel, "loss0": loss0}
-
-
-def _level_widths(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, level: float,
-                  gen_seed: int) -> dict[str, Any]:
-    """Width of {α : L(θ* + α d) ≤ level} along the same directions as :func:`_profiles` (``cfg.granularity``)
-    and, with ``cfg.also_granularity``, along directions normalized the other way."""
-    out: dict[str, Any] = {}
-    for key, gran in (("", cfg.granularity), ("_also", cfg.also_granularity)):
-        if gran is None:
-            continue
-        found = direction_flatness(model, loss_fn, data, _directions(model, cfg, gen_seed, gran), radius=cfg.radius,
-                                   tol=cfg.tol, initial=cfg.radius / 64, level=level)
-        out[f"level_width{key}"] = [fl.width for fl in found]
-        out[f"unbounded{key}"] = sum(not fl.bounded for fl in found)
-    return out
-
-
-PAPER_ACC = {"1a": "98.7% vs 98.1% (MNIST)", "1b": "60.6% vs 59.2% (CIFAR-10, 2,048 images)",
-             "1c": "54.7% vs 34.1% (CIFAR-100)", "1d": "49.33% vs 34.73% (Multi30k, 2,048 pairs)"}
-
-
-def flat_claims(fig: str, model: str, gated: bool, substitute: str = "",
-                granularity: str = "filter") -> tuple[ClaimSpec, ClaimSpec]:
-    """Fig. 1's two statements for one net: a flatter minimum, and better generalization (paired over seeds)."""
-    quote = ("For all network structures shown in Fig. 1, dropout can improve the generalization of the network "
-             "and find a flatter minimum.")
-    regime = ("both nets reach evaluation-mode training loss ≤ near_zero (Fig. 1(a, b): 'the training loss values "
-              "are all closed to zero')" if gated else
-              "the plain net overfits its small training set: training accuracy at least min_gap above its test "
-              "accuracy (Fig. 1(c, d): the nets do 'not achieve very small training error' but dropout gives "
-              "'much better generalization', 54.7% vs 34.1% and 49.3% vs 34.7%)")
-    norm = ("layer-normalized (§5: 'for FNN, each layer can be regarded as a filter')" if granularity == "layer"
-            else "filter-normalized (§5: 'each filter is normalized individually')")
-    flatter = ClaimSpec(
-        id=f"zzx-fig{fig}-flatter", kind="claim", where=f"Fig. 1({fig[-1]}), §5",
-        statement=f"Training the {model} with dropout finds a flatter minimum than training without.",
-        quote=quote, paper_value="flatter with dropout (Fig. 1 profiles)",
-        criterion=Criterion(
-            quantity=f"paired difference (dropout − plain) of the median width of {{α : L(θ* + α d) ≤ level}} over "
-                     f"{norm} random directions d",
-            op=">", threshold=0.0,
-            reading="'flatter' read as a wider sublevel set at a common absolute loss level: the two minima have "
-                    "different depths, so Definition 2's relative factor would favour the shallower one."),
-        regime=regime, substitute=substitute)
-    better = ClaimSpec(
-        id=f"zzx-fig{fig}-generalizes", kind="claim", where=f"Fig. 1({fig[-1]}), §5",
-        statement=f"The {model} trained with dropout generalizes better than without.",
-        quote=quote, paper_value=f"test accuracy with vs without dropout: {PAPER_ACC[fig]}",
-        criterion=Criterion(quantity="paired difference (dropout − plain) of test accuracy", op=">", threshold=0.0,
-                            reading="'improve the generalization' read as a higher test accuracy at the end of "
-                                    "training, same seed and initialization for both nets."),
-        regime=regime, substitute=substitute)
-    return flatter, better
-
-
-FACTOR = ClaimSpec(
-    id="zzx-fig1a-factor-robust", kind="claim", where="Definition 2 (Remark), Fig. 1(a)",
-    statement="The flatness comparison of the FNN minima does not depend on Definition 2's pre-factor 2.",
-    quote="The experiments show that the result is not sensitive to the selection of the pre-factor 2.",
-    paper_value="same comparison for any reasonable pre-factor",
-    criterion=Criterion(
-        quantity="the smallest over pre-factors c ∈ factors (1.5, 2, 3) of the paired difference (dropout − plain) "
-                 "of the median interval flatness F_v (loss ≤ c·L(θ*)) over layer-normalized directions",
-        op=">", threshold=0.0,
-        reading="'not sensitive' read as: the dropout minimum is flatter by Definition 2 at every pre-factor "
-                "(the sign of the comparison holds at 1.5, 2 and 3); the widths at each factor are reported."),
-    regime="both nets reach evaluation-mode training loss ≤ near_zero (as Fig. 1(a))")
+    grid = torch.block_diag(*[alphas[:, None]] * len(dirs))  # row k·P + a: step alphas[a] along direction k
+    levels = (level,) if loss0 < level else ()
+    search = {"radius": cfg.radius, "tol": cfg.tol, "initial": cfg.radius / 64}
+    by_factor, by_level = flatness_table(model, loss_fn, data, dirs, cfg.factors if loss0 > 0 else (), levels,
+                                         **search)
+    found = {"": by_level.get(level, [])}
+    if cfg.also_granularity is not None:
+        also = _directions(model, cfg, gen_seed, cfg.also_granularity)
+        found["_also"] = flatness_table(model, loss_fn, data, also, (), levels, **search)[1].get(level, [])
+    return {"alphas": alphas, "curves": loss_at(model, loss_fn, data, dirs, grid).reshape(len(dirs), -1),
+            "loss0": loss0, "level": level,
+            "interval_flatness": {c: [fl.width for fl in by_factor.get(c, [])] for c in cfg.factors},
+            **{f"level_width{k}": [fl.width for fl in v] for k, v in found.items()},
+            **{f"unbounded{k}": sum(not fl.bounded for fl in v) for k, v in found.items()}}
 
 
 def _one_seed(cfg: FlatMinimaConfig, ctx: RunContext, seed: int) -> dict[str, dict[str, Any]]:
@@ -310,24 +103,15 @@ def _one_seed(cfg: FlatMinimaConfig, ctx: RunContext, seed: int) -> dict[str, di
     pad = train.meta.get("pad") if cfg.model == "transformer" else None
     loss_fn = sequence_loss(pad) if pad is not None else nn.functional.cross_entropy
     data = (train.x, train.y)
-    models, results = {}, {}
-    tcfg = replace(_train_config(cfg), seed=seed)
+    models, metrics = {}, {}
+    tcfg = replace(train_config(cfg), seed=seed)
     for name in ("dropout", "plain"):
         torch.manual_seed(seed)  # the same initialization for both nets
         models[name] = model = _build(cfg, train, name == "dropout").to(cfg.device)
-        metrics = train_stage(ctx, f"train_{name}_s{seed}", model, loss_fn, train, test, tcfg, ignore_index=pad)
-        land = ctx.stage(f"profiles_{name}_s{seed}", lambda m=model: _profiles(m, loss_fn, data, cfg, seed + 17))
-        results[name] = {**metrics, **land}
-    d, p = results["dropout"], results["plain"]
-    level = cfg.level if cfg.level is not None else 2 * max(d["loss0"], p["loss0"])
-    for name, model in models.items():
-        results[name]["level"] = level
-        if results[name]["loss0"] < level:
-            results[name].update(ctx.stage(f"level_{name}_s{seed}", lambda m=model: _level_widths(
-                m, loss_fn, data, cfg, level, seed + 17)))
-        else:
-            results[name].update({"level_width": [], "unbounded": 0, "level_width_also": [], "unbounded_also": 0})
-    return results
+        metrics[name] = train_stage(ctx, f"train_{name}_s{seed}", model, loss_fn, train, test, tcfg, ignore_index=pad)
+    level = cfg.level if cfg.level is not None else 2 * max(_loss0(m, loss_fn, data) for m in models.values())
+    return {name: {**metrics[name], **ctx.stage(f"measure_{name}_s{seed}", lambda m=model: _measure(
+        m, loss_fn, data, cfg, level, seed + 17))} for name, model in models.items()}
 
 
 def _median(values: list[float]) -> float:
@@ -405,14 +189,6 @@ def flat_minima(cfg: FlatMinimaConfig, ctx: RunContext, claims: tuple[ClaimSpec,
                     for r in per_seed.values()] for c in cfg.factors}
         ctx.claim(claims[2], [min(v) for v in zip(*diff.values())], regime_met=gate, regime_values=reg,
                   regime_reason=why, measured={f"difference_factor_{c}": v for c, v in diff.items()})
-
-
-_IMAGES = "mnist-5k (real MNIST digits, 1×28×28) for CIFAR"
-FIG1A = (*flat_claims("1a", "FNN", gated=True, granularity="layer"), FACTOR)
-FIG1B = flat_claims("1b", "VGG-9", gated=True, substitute=f"{_IMAGES}-10 (512 images, as the paper's first 2,048)")
-FIG1C = flat_claims("1c", "ResNet-20", gated=False, substitute=f"{_IMAGES}-100 (512 images: a data-starved net)")
-FIG1D = flat_claims("1d", "transformer", gated=False,
-                    substitute="reversal (generated translation task, 128 training pairs) for Multi30k")
 
 
 @experiment("zzx-flat-minima", paper=PAPER, reproduces="Fig. 1(a): dropout finds flatter minima that generalize better",
