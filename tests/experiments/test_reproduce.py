@@ -70,3 +70,30 @@ def test_the_training_cache_key_tells_closures_of_one_factory_apart():
 
     assert describe_callable(factory(1.0)) != describe_callable(factory(2.0))
     assert describe_callable(factory(1.0)) == describe_callable(factory(1.0))
+
+
+def test_train_stage_snapshots_are_one_run_and_part_of_the_cache_key(tmp_path):
+    """Snapshots at steps 2 and 5 of one training equal the final weights of trainings stopped there (one
+    optimizer, no restart); asking for other snapshots is another cache entry, the same ones are shared."""
+    g = torch.Generator().manual_seed(0)
+    data = Dataset("toy", "train", torch.randn(64, 5, generator=g), torch.randint(0, 3, (64,), generator=g), 3)
+    ctx = RunContext(tmp_path / "run", "test-snapshots", "smoke", NetCfg(), progress=False)
+
+    def net() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def cfg(steps: int) -> TrainConfig:
+        return TrainConfig(optimizer="adam", lr=0.05, steps=steps, batch_size=16, seed=0)
+
+    metrics = train_stage(ctx, "train", net(), nn.functional.cross_entropy, data, None, cfg(8), snapshots=[5, 2])
+    assert metrics["snapshot_steps"].tolist() == [2, 5]
+    for k, steps in enumerate((2, 5)):
+        short = net()
+        train_stage(ctx, f"short{steps}", short, nn.functional.cross_entropy, data, None, cfg(steps))
+        assert torch.equal(metrics["snapshot_params"][k], nn.utils.parameters_to_vector(short.parameters()))
+    train_stage(ctx, "again", net(), nn.functional.cross_entropy, data, None, cfg(8), snapshots=[2, 5])
+    train_stage(ctx, "other", net(), nn.functional.cross_entropy, data, None, cfg(8), snapshots=[3])
+    sources = {t["stage"]: t["source"] for t in ctx.timing}
+    assert sources["again"] == "shared cache" and sources["other"] == "computed"
+    ctx.close()

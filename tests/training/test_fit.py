@@ -67,6 +67,21 @@ def test_resume_after_interruption_is_exact(tmp_path, optimizer, batch):
     assert torch.equal(rec2.trajectory(), rec_ref.trajectory())
 
 
+def test_record_parameters_at_listed_steps_is_one_run_stopped_there():
+    """Snapshots at log-spaced steps of one Adam run equal the parameters of the same run trained only
+    that far (same seed, one optimizer state throughout: no reset between snapshots)."""
+    cfg = TrainConfig(optimizer="adam", lr=1e-2, steps=20, batch_size=50)
+    model, rec = make_model(), RecordParameters(at=[1, 4, 20])
+    fit(model, LOSS, DS.x, DS.y, cfg, callbacks=[rec])
+    assert rec.steps == [1, 4, 20]
+    for step, flat in zip(rec.steps, rec.values):
+        short = make_model()
+        fit(short, LOSS, DS.x, DS.y, TrainConfig(optimizer="adam", lr=1e-2, steps=step, batch_size=50))
+        assert torch.equal(flat, params(short))
+    with pytest.raises(ValueError, match="at must list steps"):
+        RecordParameters(at=[0, 3])
+
+
 class SigintLoss:
     """The loss, sending this process a real SIGINT (``times`` of them) during its ``at``-th call:
     mid-step, after the forward pass drew its masks and before the update."""

@@ -6,7 +6,9 @@ Baldi & Sadowski 2014, §2–9 and Appendices A–F. See docs/ensemble.md.
 from droplab.ensemble import approximations, linear, means, montecarlo, transfer
 from droplab.ensemble.approximations import (
     connected_product_estimate,
+    logistic_derivative_mean,
     product_estimate,
+    propagated_error,
     variance_estimate_upper,
     variance_estimate_zero,
 )
@@ -89,4 +91,5 @@ __all__ = [
     "sample_ensemble", "ensemble_activations", "MonteCarloResult", "UnitStats", "PairStats", "StreamingMoments",
     # variance and covariance estimates (§9.6)
     "variance_estimate_upper", "variance_estimate_zero", "product_estimate", "connected_product_estimate",
+    "propagated_error", "logistic_derivative_mean",
 ]

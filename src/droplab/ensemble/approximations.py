@@ -4,7 +4,11 @@ W is a unit's activity in the deterministic ensemble network (evaluation mode, e
 paper estimates ``Var(O) ≈ W(1 − W)`` or ``≈ 0`` (eqs. 117–118, rough upper and lower bounds),
 ``E(O_i O_j) ≈ W_i W_j`` for pairs that are not directly connected (eq. 119), and for a unit j
 feeding unit i, ``E(O_i O_j) ≈ W_ij W_j`` where ``W_ij`` is unit i's ensemble activity with unit j
-removed from its inputs (eqs. 121, 124).
+removed from its inputs (eqs. 121, 124). §9.5's induction splits W's error ε = E − W of a layer into
+the layer's own NWGM error α = E − NWGM and the error β = NWGM − W propagated from the layer below
+(eqs. 109–114); :func:`propagated_error` is eq. 112's first-order prediction of β, and
+:func:`logistic_derivative_mean` gives E(σ′(S)) from the moments of O, to compare with σ′(E(S))
+(eq. 220, Fig. 9.15).
 """
 
 from __future__ import annotations
@@ -61,3 +65,21 @@ def connected_product_estimate(model: nn.Module, x: Tensor, source: str, linear:
         w_ij = modules[target](rec["u"][:, i] - lin.weight[i, j] * rec["a"][:, j])
     w_j = rec["w_j"][:, j]
     return {"corrected": w_ij * w_j, "independent": rec["w_i"][:, i] * w_j}
+
+
+def propagated_error(weight: Tensor, keep: float, eps_below: Tensor, nwgm: Tensor) -> Tensor:
+    """Eq. 112: ``β_i ≈ σ′(E(S_i)) Σ_j w_ij p_j ε_j``, the part of unit i's error ``NWGM_i − W_i`` that
+    the errors ``ε_j = E(O_j) − W_j`` of the layer below propagate through ``weight`` ``(d_out, d_in)``
+    kept with probability ``keep``; for a standard logistic unit ``NWGM = σ(E(S))`` (eq. 104), so
+    ``σ′(E(S)) = NWGM(1 − NWGM)``. ``eps_below`` is ``(N, d_in)``, ``nwgm`` ``(N, d_out)``. ``keep`` is the
+    paper's p (unscaled dropout); under inverted dropout (kept units × 1/p, droplab's default) the
+    trained weight already is the paper's p·w: pass ``keep=1``.
+    """
+    return nwgm * (1 - nwgm) * ((keep * eps_below) @ weight.to(eps_below.dtype).T)
+
+
+def logistic_derivative_mean(mean: Tensor, variance: Tensor) -> Tensor:
+    """``E(σ′(S)) = E(O(1 − O)) = E(O) − E(O)² − Var(O)`` for a standard logistic unit ``O = σ(S)``
+    (``variance`` the population variance of O); eq. 220 approximates it by ``σ′(E(S))``.
+    """
+    return mean - mean ** 2 - variance

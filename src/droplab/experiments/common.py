@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from droplab import __version__
 from droplab import data as _data
 from droplab.experiments.run import RunContext
-from droplab.training import TrainConfig, accuracy, fit
+from droplab.training import RecordParameters, TrainConfig, accuracy, fit
 
 IMAGE_DATASETS = ("digits", "mnist-5k", "mnist", "fashion-mnist", "cifar10", "cifar100")
 
@@ -48,8 +48,12 @@ def describe_callable(fn: Callable[..., Any]) -> str:
 
 def train_stage(ctx: RunContext, name: str, model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
                 train: _data.Dataset, test: _data.Dataset | None, cfg: TrainConfig,
-                ignore_index: int | None = None) -> dict[str, Any]:
+                ignore_index: int | None = None, snapshots: Sequence[int] = ()) -> dict[str, Any]:
     """Train ``model`` as a resumable stage named ``name``; load its weights and return its metrics.
+
+    ``snapshots`` lists steps (≥ 1) after which the flat parameters are kept (one optimizer through
+    the whole run): the metrics then hold ``snapshot_steps`` and ``snapshot_params`` ``(n, n_params)``
+    in ``model.parameters()`` order (``torch.nn.utils.vector_to_parameters`` loads one).
 
     The result (final ``state_dict`` and metrics) is cached under the hash of everything that
     determines it — architecture, initial weights, data, optimizer and schedule, loss, droplab
@@ -61,13 +65,18 @@ def train_stage(ctx: RunContext, name: str, model: nn.Module, loss_fn: Callable[
         "test": tensor_digest(test.x, test.y) if test is not None else None, "config": asdict(cfg),
         "loss": describe_callable(loss_fn), "ignore_index": ignore_index,
         "device": str(train.x.device)}
+    if snapshots:
+        key["snapshots"] = sorted(set(snapshots))
 
     def run() -> dict[str, Any]:
+        record = RecordParameters(at=sorted(set(snapshots))) if snapshots else None
         res = fit(model, loss_fn, train.x, train.y, cfg, checkpoint=ctx.checkpoint_path(name),
-                  progress=lambda r: ctx.progress(r, f"train {name}"))
+                  progress=lambda r: ctx.progress(r, f"train {name}"), callbacks=[record] if record else [])
         out: dict[str, Any] = {"state": {k: v.detach().clone() for k, v in model.state_dict().items()},
                                "losses": torch.tensor(res.losses), "steps": res.steps,
                                "stopped": res.stopped, "train_loss": res.final_eval_loss}
+        if record is not None:
+            out["snapshot_steps"], out["snapshot_params"] = torch.tensor(record.steps), record.trajectory()
         if test is not None and train.n_classes is not None:
             out["train_acc"] = accuracy(model, train.x, train.y, ignore_index=ignore_index)
             out["test_acc"] = accuracy(model, test.x, test.y, ignore_index=ignore_index)

@@ -8,7 +8,7 @@ uninterrupted one would.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -16,16 +16,21 @@ from torch import Tensor, nn
 
 
 class RecordParameters:
-    """Record a flat copy of the chosen parameters every ``every`` steps (the trajectory)."""
+    """Record a flat copy of the chosen parameters every ``every`` steps (the trajectory), or at the
+    steps listed in ``at`` (e.g. log-spaced snapshots of one training run)."""
 
-    def __init__(self, every: int = 1, params: Callable[[nn.Module], list[Tensor]] | None = None) -> None:
+    def __init__(self, every: int = 1, params: Callable[[nn.Module], list[Tensor]] | None = None,
+                 at: Sequence[int] | None = None) -> None:
+        if at is not None and any(not isinstance(s, int) or s < 1 for s in at):
+            raise ValueError(f"at must list steps ≥ 1 (step 1 is after the first update), got {list(at)}")
         self.every = every
+        self.at = None if at is None else frozenset(at)
         self.select = params or (lambda m: list(m.parameters()))
         self.steps: list[int] = []
         self.values: list[Tensor] = []
 
     def __call__(self, step: int, model: nn.Module, info: dict[str, Any]) -> None:
-        if step % self.every == 0:
+        if (step in self.at) if self.at is not None else step % self.every == 0:
             self.steps.append(step)
             self.values.append(torch.cat([p.detach().reshape(-1) for p in self.select(model)]).clone())
 
