@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from droplab.experiments.config import PROFILE_NAMES
+from droplab.experiments.claims import PROFILE_NAMES
 
 DEFAULT_THREADS = 1
 
@@ -42,13 +42,15 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--threads", type=click.IntRange(1), default=DEFAULT_THREADS, show_default=True,
               help="torch CPU threads of a run and of each sweep point (results depend on it: float sums).")
 @click.version_option(package_name="droplab")
-def main(data_dir: str | None, threads: int) -> None:
+@click.pass_context
+def main(ctx: click.Context, data_dir: str | None, threads: int) -> None:
     """droplab: dropout variants, analyses and the reproduction of four papers' claims."""
     if data_dir:
         os.environ["DROPLAB_DATA"] = data_dir
-    import torch
+    if ctx.invoked_subcommand != "claims":  # listing the registry reads claims.toml files and imports no torch
+        import torch
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
 
 
 @main.command("list")

@@ -2,36 +2,22 @@
 
 Add one by writing a module under ``droplab/experiments/<paper>/`` with a config dataclass
 (subclass of :class:`ExperimentConfig`, quick defaults, ``PROFILES`` for smoke/paper) and a
-function decorated with :func:`experiment`; it is discovered automatically.
+function decorated with :func:`experiment`; it is discovered automatically. Its claims and checks
+are data in the package's ``claims.toml`` (:func:`load_claims`).
+
+The names below are imported on first use, so listing the registered claims imports no torch.
 """
 
-from droplab.experiments.claims import (
-    CHECK_VERDICTS,
-    KINDS,
-    SEEDS_NEEDED,
-    VERDICTS,
-    ClaimSpec,
-    Criterion,
-    Record,
-    decide,
-    interval,
-)
-from droplab.experiments.config import PROFILE_NAMES, ExperimentConfig
-from droplab.experiments.registry import (
-    Experiment,
-    all_experiments,
-    claim_listing,
-    claims_hash,
-    experiment,
-    get_experiment,
-)
-from droplab.experiments.run import RunContext, read_run
-from droplab.experiments.runner import reproduce, run_experiment, select
+from __future__ import annotations
 
-__all__ = [
-    "ExperimentConfig", "PROFILE_NAMES",
-    "experiment", "Experiment", "all_experiments", "get_experiment",
-    "RunContext", "read_run", "run_experiment", "reproduce", "select",
-    "ClaimSpec", "Criterion", "Record", "KINDS", "VERDICTS", "CHECK_VERDICTS", "SEEDS_NEEDED", "decide", "interval",
-    "claim_listing", "claims_hash",
-]
+from droplab._lazy import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "droplab.experiments.config": ("ExperimentConfig",),
+    "droplab.experiments.registry": ("experiment", "Experiment", "all_experiments", "get_experiment",
+                                     "claim_listing", "claims_hash"),
+    "droplab.experiments.run": ("RunContext", "read_run"),
+    "droplab.experiments.runner": ("run_experiment", "reproduce", "select"),
+    "droplab.experiments.claims": ("PROFILE_NAMES", "ClaimSpec", "Criterion", "Record", "KINDS", "VERDICTS",
+                                   "CHECK_VERDICTS", "SEEDS_NEEDED", "decide", "interval", "load_claims"),
+})

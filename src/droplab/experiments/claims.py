@@ -4,8 +4,10 @@ A **check** tests an identity, a closed form or a property of the implementation
 only through a bug, proves the code rather than the paper, and never enters the reproduction
 tally (its verdict is ``passed`` / ``failed``). A **claim** is a statement of a paper that a
 measurement could contradict. Each claim is a :class:`ClaimSpec` declared at module level and
-registered with its experiment (``@experiment(..., claims=[...])``), so ``droplab claims`` lists
-every criterion without running anything. Its :class:`Criterion` is the paper's own prediction
+registered with its experiment (``@experiment(..., claims=[...])``). The specs are data: each
+paper package keeps them in its ``claims.toml`` (one table per claim id, read by
+:func:`load_claims`), so ``droplab claims`` lists every criterion without running, or even
+importing, any experiment. A claim's :class:`Criterion` is the paper's own prediction
 on a measured quantity; the run supplies per-seed values (or a Monte Carlo estimate and its
 standard error), :func:`interval` turns them into a 95% interval with ``scipy.stats``, and
 :func:`decide` applies the one decision rule:
@@ -19,11 +21,14 @@ standard error), :func:`interval` turns them into a 95% interval with ``scipy.st
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.resources
 import json
 import math
+import tomllib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -38,13 +43,25 @@ METHODS = {
     "bootstrap": "95% BCa bootstrap interval over seeds (scipy.stats.bootstrap, 9,999 resamples)",
     "mc-se": "estimate ± z_0.975 · Monte Carlo standard error (scipy.stats.norm)",
 }
+PROFILE_NAMES = ("smoke", "quick", "paper")
 # Independent seeds a seed-based claim needs per profile (Monte Carlo claims need a standard error).
 SEEDS_NEEDED = {"smoke": 2, "quick": 3, "paper": 5}
+CLAIMS_FILE = "claims.toml"
 CONFIDENCE = 0.95
 
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
+
+
+def _check_types(obj: Any, name: str) -> None:
+    """Every field of a spec dataclass holds its declared type (text, or a finite real number)."""
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if f.type == "str" and not isinstance(v, str):
+            raise TypeError(f"{name}: {f.name} must be text, got {v!r}")
+        if f.type == "float" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise TypeError(f"{name}: {f.name} must be a finite number, got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -60,8 +77,11 @@ class Criterion:
     reading: str = ""
 
     def __post_init__(self) -> None:
+        _check_types(self, "criterion")
         if self.op not in OPS:
             raise ValueError(f"Criterion.op must be one of {OPS}, got {self.op!r}")
+        if self.tolerance < 0:
+            raise ValueError(f"Criterion.tolerance must be >= 0, got {self.tolerance!r}")
         if self.op == "within" and not self.tolerance > 0:
             raise ValueError(f"a 'within' criterion needs tolerance > 0, got {self.tolerance!r}")
 
@@ -152,6 +172,9 @@ class ClaimSpec:
     substitute: str = ""
 
     def __post_init__(self) -> None:
+        _check_types(self, self.id if isinstance(self.id, str) else "claim")
+        if not self.id:
+            raise ValueError("a claim needs a non-empty id")
         if self.kind not in KINDS:
             raise ValueError(f"{self.id}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "claim":
@@ -162,6 +185,8 @@ class ClaimSpec:
                 raise ValueError(f"claim {self.id}: method must be one of {', '.join(METHODS)}, got {self.method!r}")
         elif not self.check:
             raise ValueError(f"check {self.id} lacks its 'check' text")
+        if self.criterion is not None and not isinstance(self.criterion, Criterion):
+            raise TypeError(f"{self.id}: criterion must be a Criterion, got {self.criterion!r}")
 
     def criterion_text(self) -> str:
         return self.criterion.text() if self.criterion is not None else self.check
@@ -262,3 +287,53 @@ def check_record(spec: ClaimSpec, *, experiment: str, paper: str, passed: bool,
 def registry_hash(listing: list[dict[str, Any]]) -> str:
     """SHA-256 of the canonical JSON of every registered claim and check."""
     return hashlib.sha256(json.dumps(listing, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@functools.cache
+def _registered(package: str) -> tuple[tuple[str, str, ClaimSpec], ...]:
+    """``(experiment, paper, spec)`` for each table of ``package``'s ``claims.toml``, in file order.
+
+    The file holds an optional top-level ``paper`` (the default of its entries) and one table per claim id
+    with ``experiment`` (the id of the experiment that evaluates it), the :class:`ClaimSpec` fields and a
+    ``criterion`` sub-table (the :class:`Criterion` fields). Cached: every caller gets the same objects.
+    """
+    path = importlib.resources.files(package) / CLAIMS_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file (package {package} registers no claims)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    paper = data.pop("paper", None)
+    out = []
+    for cid, entry in data.items():
+        try:
+            if not isinstance(entry, dict):
+                raise TypeError(f"must be a table, got {entry!r}")
+            entry = dict(entry)
+            experiment, paper_of = entry.pop("experiment", None), entry.pop("paper", paper)
+            for key, value in (("experiment", experiment), ("paper", paper_of)):
+                if not isinstance(value, str) or not value:
+                    raise TypeError(f"needs '{key}' (text), got {value!r}")
+            criterion = entry.pop("criterion", None)
+            if criterion is not None:
+                if not isinstance(criterion, dict):
+                    raise TypeError(f"criterion must be a table, got {criterion!r}")
+                criterion = Criterion(**criterion)
+            spec = ClaimSpec(id=cid, criterion=criterion, **entry)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: claim {cid!r}: {exc}") from None
+        out.append((experiment, paper_of, spec))
+    return tuple(out)
+
+
+def load_claims(package: str) -> dict[str, ClaimSpec]:
+    """The claims and checks registered in ``package``'s ``claims.toml`` (``__package__`` of an experiment
+    module), by id; a one-line error naming the file and the claim for a malformed entry."""
+    return {spec.id: spec for _, _, spec in _registered(package)}
+
+
+def file_listing(package: str) -> list[dict[str, Any]]:
+    """The registered form (:meth:`ClaimSpec.listing`) of every entry of ``package``'s ``claims.toml``,
+    read without importing any experiment."""
+    return [spec.listing(experiment, paper) for experiment, paper, spec in _registered(package)]

@@ -21,9 +21,8 @@ import torch
 
 from droplab._checks import check_choice, check_int, check_positive
 from droplab.data import NAMES as DATASETS
-from droplab.experiments.claims import SEEDS_NEEDED
+from droplab.experiments.claims import PROFILE_NAMES, SEEDS_NEEDED
 
-PROFILE_NAMES = ("smoke", "quick", "paper")
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 SEED_LIMIT = 2 ** 32  # numpy and scikit-learn seeds must be below it; torch's default is far above
 

@@ -30,7 +30,7 @@ from droplab.experiments.achille_soatto.common import (
     kl_weight,
     kl_weight_text,
 )
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import train_stage
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -46,6 +46,8 @@ from droplab.information import (
 )
 from droplab.models import AllCNN
 from droplab.training import accuracy
+
+SPECS = load_claims(__package__)
 
 
 @dataclass
@@ -91,46 +93,9 @@ class ClutteredKLConfig(ExperimentConfig):
         check_int("n_test", self.n_test, minimum=1)
 
 
-_FIG2 = ("for higher value β the Information Dropout layers drop the information as soon as the receptive field of "
-         "the layer is big enough to recognize it as a nuisance … to the point that the KL-divergence alone "
-         "provides enough information to localize the digit")
-_REGIME = "every net of the seed (each β) classifies the cluttered test digits with accuracy ≥ min_accuracy"
-BETA_NUISANCES = ClaimSpec(
-    id="as-fig2-beta-nuisances", kind="claim", where="Fig. 2, §6",
-    statement="As β grows, the first Information Dropout layers spend a larger share of their KL inside the "
-              "digit's box (they drop the clutter).",
-    quote="while for low value β information about the nuisances is still transmitted to the higher layers, for "
-          "higher value of β the Information Dropout layers drop the information as soon as the receptive field of "
-          "the layer is big enough to recognize it as a nuisance",
-    paper_value="Fig. 2: KL maps on the digit only at the largest β",
-    criterion=Criterion(quantity="per seed, least-squares slope against log10 β of the fraction of KL mass inside the "
-                                 "digit's box (mean over test images and the first three Information Dropout layers)",
-                        op=">", threshold=0.0,
-                        reading="'as β grows … drop the nuisances' read over the whole β grid as a positive trend of "
-                                "the in-box KL share, not only at the largest β."),
-    regime=_REGIME)
-LOCALIZES = ClaimSpec(
-    id="as-fig2-localizes", kind="claim", where="Fig. 2 caption",
-    statement="At the largest β, the KL map of the first Information Dropout layers alone localizes the digit.",
-    quote=_FIG2, paper_value="Fig. 2: the KL peaks on the digit",
-    criterion=Criterion(quantity="per seed at the largest β, the rate at which a KL map's peak lies inside the digit's "
-                                 "box minus the box's share of the map (its rate by chance), mean over the first "
-                                 "three Information Dropout layers", op=">", threshold=0.0,
-                        reading="'localize' read as pointing at the digit (the map's argmax in the box) more often "
-                                "than a map that ignored the digit would."),
-    regime=_REGIME)
-ADAPTIVE = ClaimSpec(
-    id="as-alpha-per-sample", kind="claim", where="Fig. 2 caption, abstract",
-    statement="α(x) differs between inputs more than between seeds, on the same layer.",
-    quote="unlike in classical dropout or Variational Dropout, the noise added by Information Dropout is tailored to "
-          "the specific sample", paper_value="per-sample noise (no number given)",
-    criterion=Criterion(quantity="per seed s, log of SD over test inputs of the mean α(x) of the first Information "
-                                 "Dropout layer, over RMS over inputs of its difference to seed s+1 (cyclic) ÷ √2, at "
-                                 "β = adaptive_beta", op=">", threshold=0.0,
-                        reading="'tailored to the specific sample' read as the input explaining more of α(x) than "
-                                "the seed: the between-input SD exceeds the between-seed SD at a fixed input. The "
-                                "cyclic pairs share seeds, so the t-interval is only approximate."),
-    regime=_REGIME)
+BETA_NUISANCES = SPECS["as-fig2-beta-nuisances"]
+LOCALIZES = SPECS["as-fig2-localizes"]
+ADAPTIVE = SPECS["as-alpha-per-sample"]
 CLAIMS = (BETA_NUISANCES, LOCALIZES, ADAPTIVE)
 
 

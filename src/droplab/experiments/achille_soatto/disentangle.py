@@ -16,12 +16,14 @@ import torch
 
 from droplab._checks import check_positive
 from droplab.experiments.achille_soatto import PAPER
-from droplab.experiments.claims import ClaimSpec
+from droplab.experiments.claims import load_claims
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.information import ib_terms, optimal_sigma2, rotation, solve_disentanglement
+
+SPECS = load_claims(__package__)
 
 
 @dataclass
@@ -42,14 +44,7 @@ class DisentangleConfig(ExperimentConfig):
             check_positive("betas entry", b)
 
 
-PROP3 = ClaimSpec(
-    id="as-prop3-disentangle", kind="check", where="App. B, Proposition 3",
-    statement="Without noise every orthogonal B is equivalent for H(y|z); with noise and the IB loss, for small β the "
-              "optimal B is A⁻¹ (disentangled), σ₁ → ∞ and σ₂ → 0 as β → 0⁺ (H(y|z) the exact Gaussian conditional "
-              "entropy).",
-    check="For every β with β(1+σ_ξ²) < 1: |(BA)₂₂| ≥ 1 − 1e-6, σ₁ ≥ 0.999 × the solver's bound, σ₂ within 0.1% of "
-          "σ₂* = sqrt(βσ_ξ²(1+σ_ξ²)/(1−β(1+σ_ξ²))) and increasing in β; and the noiseless H(y|z) varies by ≤ 1e-10 "
-          "nats over 25 rotations (a theorem about an exact objective, so a check of the solver and the derivation).")
+PROP3 = SPECS["as-prop3-disentangle"]
 
 
 @experiment("as-disentangle", paper=PAPER, reproduces="App. B, Proposition 3: IB + noise gives a disentangled "

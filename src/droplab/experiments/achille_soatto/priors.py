@@ -28,7 +28,7 @@ from droplab.experiments.achille_soatto.common import (
     kl_weight,
     kl_weight_text,
 )
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import train_stage
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -46,6 +46,8 @@ from droplab.information import (
 from droplab.models import AllCNN
 from droplab.nn import InformationDropout, noise_layers
 from droplab.training import accuracy
+
+SPECS = load_claims(__package__)
 
 
 @dataclass
@@ -81,34 +83,9 @@ class PriorsConfig(ExperimentConfig):
         check_positive("ks_max", self.ks_max)
 
 
-_QUOTE = "In both cases, the empirical distribution approximately follows the proposed prior."
-_READING = ("'approximately follows' read as a Kolmogorov–Smirnov distance of log z below ks_max = 0.1 (at most 10% "
-            "of the activations misplaced in the cumulative distribution); the prior's free parameters are fitted on "
-            "the other half of the test inputs.")
-_REGIME = ("both nets of the seed classify the test digits with accuracy ≥ min_accuracy (the activations of a "
-           "trained net)")
-RELU = ClaimSpec(
-    id="as-fig1a-prior-relu", kind="claim", where="Fig. 1(a), §4",
-    statement="With ReLU activations, the non-zero post-noise activations follow the log-uniform prior.",
-    quote=_QUOTE, paper_value="Fig. 1(a): histogram of log z flat where it is non-zero",
-    criterion=Criterion(quantity="KS distance of held-out log z (z > 0) to the uniform law between the 5% and 95% "
-                                 "quantiles of the other half", op="<", threshold=0.1, reading=_READING),
-    method="t", regime=_REGIME)
-SOFTPLUS = ClaimSpec(
-    id="as-fig1b-prior-softplus", kind="claim", where="Fig. 1(b), §4",
-    statement="With Softplus activations, the post-noise activations follow a log-normal prior.",
-    quote=_QUOTE, paper_value="Fig. 1(b): histogram of log z close to a normal",
-    criterion=Criterion(quantity="KS distance of held-out log z to the normal law fitted (maximum likelihood) on the "
-                                 "other half", op="<", threshold=0.1, reading=_READING),
-    method="t", regime=_REGIME)
-JOINT = ClaimSpec(
-    id="as-fig1-priors", kind="claim", where="Fig. 1, §4",
-    statement="Both activations follow their proposed priors (the claim as first registered, before the split "
-              "per activation).",
-    quote=_QUOTE, paper_value="Fig. 1(a) and 1(b)",
-    criterion=Criterion(quantity="per seed, the larger of the two held-out KS distances (ReLU/log-uniform, "
-                                 "Softplus/log-normal)", op="<", threshold=0.1, reading=_READING),
-    method="t", regime=_REGIME)
+RELU = SPECS["as-fig1a-prior-relu"]
+SOFTPLUS = SPECS["as-fig1b-prior-softplus"]
+JOINT = SPECS["as-fig1-priors"]
 CLAIMS = (RELU, SOFTPLUS, JOINT)
 PANELS = (("relu", "log-uniform", RELU), ("softplus", "log-normal", SOFTPLUS))
 

@@ -16,11 +16,13 @@ import torch
 
 from droplab._checks import check_int
 from droplab.experiments.achille_soatto import PAPER
-from droplab.experiments.claims import ClaimSpec
+from droplab.experiments.claims import load_claims
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.nn import InformationDropout, LogNormalDropout
+
+SPECS = load_claims(__package__)
 
 
 @dataclass
@@ -39,25 +41,9 @@ class PropositionsConfig(ExperimentConfig):
         check_int("n_points", self.n_points, minimum=2)
 
 
-PROP1 = ClaimSpec(
-    id="as-prop1-relu-kl", kind="check", where="§4, Proposition 1, eq. 3",
-    statement="With the log-uniform prior, the KL of z = ε·f(x), ε ~ logN(0, α²), f(x) > 0, is −log α(x) + const; "
-              "units with f(x) = 0 cost the constant −log q.",
-    check="layer KL minus the quadrature KL of N(log f, α²) against a uniform density on a wide log-z window is the "
-          "same constant (spread ≤ 1e-8 nats) over all (f, α) test points; the layer's KL is 0 where f(x) = 0.")
-PROP2 = ClaimSpec(
-    id="as-prop2-softplus-kl", kind="check", where="§4, Proposition 2, eq. 4",
-    statement="With the log-normal prior logN(μ, σ²), the KL is that of the log-space Gaussians N(log f, α²) and "
-              "N(μ, σ²) (eq. 4 with μ read as μ − log f(x)).",
-    check="layer KL = quadrature KL on a log-z grid within 1e-6 nats at every test point, and = the Monte Carlo mean "
-          "of log q(z|x) − log p(z) over z ~ q within 4 standard errors.")
-GAUSSIAN = ClaimSpec(
-    id="as-gaussian-dropout-case", kind="check", where="abstract, §2, §4",
-    statement="With α(x) held constant, Information Dropout is dropout with constant log-normal multiplicative noise "
-              "logN(0, α²), the log-space form of Gaussian dropout (Kingma et al. 2015).",
-    check="with its α head's weights zeroed and bias set so that α(x) = α, the layer's training output equals "
-          "LogNormalDropout(α)'s draw for draw under the same generator, and the noise's mean and variance match "
-          "e^{α²/2} and (e^{α²} − 1)e^{α²} within 4 standard errors.")
+PROP1 = SPECS["as-prop1-relu-kl"]
+PROP2 = SPECS["as-prop2-softplus-kl"]
+GAUSSIAN = SPECS["as-gaussian-dropout-case"]
 
 
 def _points(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,5 +123,3 @@ def run(cfg: PropositionsConfig, ctx: RunContext) -> None:
               {"max_abs_difference_to_lognormal_dropout": same, "mean_error_in_se": z_mean,
                "variance_error_in_se": z_var, "alpha": a})
     ctx.log(n_points=cfg.n_points, grid=cfg.grid, mc_samples=cfg.mc_samples)
-
-

@@ -34,7 +34,7 @@ from droplab.experiments.achille_soatto.common import (
     kl_weight,
     kl_weight_text,
 )
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import ClaimSpec, load_claims
 from droplab.experiments.common import train_stage
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -44,6 +44,8 @@ from droplab.information import InformationDropoutRecipe, alpha_values, ib_loss_
 from droplab.models import AllCNN, size_sweep_fnn
 from droplab.nn import check_noise
 from droplab.training import accuracy
+
+SPECS = load_claims(__package__)
 
 MODELS = ("fnn", "allcnn32")
 MEAN_ALPHA = "lognormal-mean"  # constant log-normal noise at the mean α(x) of the same seed's information net
@@ -116,67 +118,11 @@ class AllCNNSizeSweepConfig(SizeSweepConfig):
     }
 
 
-def size_claims(fig: str, net: str, unit: str) -> tuple[ClaimSpec, ClaimSpec]:
-    """Fig. 3's comparison with binary dropout, read with the abstract's words: a clear gain on the smallest
-    net, comparable-or-better on the largest (paired over seeds)."""
-    quote = ("information dropout achieves a comparable or better generalization performance than binary "
-             "dropout, especially on smaller models (abstract); Information Dropout consistently outperforms "
-             "binary dropout, especially on smaller networks (§6)")
-    regime = f"the largest {net} learns the task: its Information Dropout test error is below regime_error"
-    small = ClaimSpec(
-        id=f"as-fig{fig}-size", kind="claim", where=f"Fig. {fig[0]}({fig[1]}), §6, abstract",
-        statement=f"On the smallest {net}, Information Dropout has a lower test error than binary dropout.",
-        quote=quote, paper_value=f"Fig. {fig[0]}({fig[1]}): the gap to binary dropout is largest at the fewest {unit}",
-        criterion=Criterion(quantity="paired difference (bernoulli − information) of test error at the smallest size",
-                            op=">", threshold=0.0,
-                            reading="'considerably improves … on smaller models' read as a lower error at the "
-                                    "smallest size, same seed for both nets; the size of the gain is reported."),
-        regime=regime)
-    large = ClaimSpec(
-        id=f"as-fig{fig}-size-large", kind="claim", where=f"Fig. {fig[0]}({fig[1]}), abstract",
-        statement=f"On the largest {net}, Information Dropout is comparable to or better than binary dropout.",
-        quote=quote, paper_value="comparable or better on large models",
-        criterion=Criterion(quantity="paired difference (information − bernoulli) of test error at the largest size",
-                            op="<", threshold=0.01,
-                            reading="'comparable or better' read as information at most 1 percentage point "
-                                    "worse than binary dropout (threshold = config 'comparable' = 0.01)."),
-        regime=regime)
-    return small, large
-
-
-FIG3A_SMALL, FIG3A_LARGE = size_claims("3a", "FNN", "hidden units")
-FIG3B_SMALL, FIG3B_LARGE = size_claims("3b", "All-CNN-32", "filters")
-_ADAPTIVE_QUOTE = ("Information dropout also outperforms a dropout layer that uses constant log-normal noise with "
-                   "the same variance (denoted by Log-normal in the plot), confirming the benefits of adaptive noise.")
-_FNN_REGIME = "the largest FNN learns the task: its Information Dropout test error is below regime_error"
-FIG3A_ADAPTIVE = ClaimSpec(
-    id="as-fig3a-adaptive", kind="claim", where="Fig. 3(a) caption",
-    statement="Information Dropout beats constant log-normal noise at α = the cap (the largest noise it may choose).",
-    quote=_ADAPTIVE_QUOTE, paper_value="Log-normal above Information in Fig. 3(a) at every size",
-    criterion=Criterion(quantity="paired difference (lognormal at α = max_alpha − information) of test error, "
-                                 "averaged over sizes", op=">", threshold=0.0,
-                        reading="'the same variance' is not specified; this reading takes α at its cap "
-                                "(as-fig3a-adaptive-mean takes the mean α(x) learned)."),
-    regime=_FNN_REGIME)
-FIG3A_ADAPTIVE_MEAN = ClaimSpec(
-    id="as-fig3a-adaptive-mean", kind="claim", where="Fig. 3(a) caption",
-    statement="Information Dropout beats constant log-normal noise at the mean α(x) it learned.",
-    quote=_ADAPTIVE_QUOTE, paper_value="Log-normal above Information in Fig. 3(a) at every size",
-    criterion=Criterion(quantity="paired difference (lognormal at the mean learned α(x) − information) of test "
-                                 "error, averaged over sizes", op=">", threshold=0.0,
-                        reading="'the same variance' read as the mean over units, layers and training inputs of "
-                                "α(x) of the Information Dropout net of the same seed and width."),
-    regime=_FNN_REGIME)
-FIG3A_VARIATIONAL = ClaimSpec(
-    id="as-fig3a-variational", kind="claim", where="Fig. 3(a) caption",
-    statement="Variational Dropout performs similarly to Information Dropout.",
-    quote="Variational dropout yields a similar performance to Information Dropout for a suitably chosen scaling "
-          "factor, and is not shown in the plot.", paper_value="similar (no numbers given)",
-    criterion=Criterion(quantity="paired difference (variational − information) of test error, averaged over sizes",
-                        op="within", threshold=0.0, tolerance=0.01,
-                        reading="'similar' read as within ±1 percentage point (config 'similar'); one scaling factor "
-                                "is tried (β = 1 with the same β/N as Information Dropout), not a search over it."),
-    regime=_FNN_REGIME)
+FIG3A_SMALL, FIG3A_LARGE = SPECS["as-fig3a-size"], SPECS["as-fig3a-size-large"]
+FIG3B_SMALL, FIG3B_LARGE = SPECS["as-fig3b-size"], SPECS["as-fig3b-size-large"]
+FIG3A_ADAPTIVE = SPECS["as-fig3a-adaptive"]
+FIG3A_ADAPTIVE_MEAN = SPECS["as-fig3a-adaptive-mean"]
+FIG3A_VARIATIONAL = SPECS["as-fig3a-variational"]
 FNN_CLAIMS = (FIG3A_SMALL, FIG3A_LARGE, FIG3A_ADAPTIVE, FIG3A_ADAPTIVE_MEAN, FIG3A_VARIATIONAL)
 
 

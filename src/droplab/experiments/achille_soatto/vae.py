@@ -18,7 +18,7 @@ import torch
 from droplab import data as _data
 from droplab._checks import check_int, check_positive
 from droplab.experiments.achille_soatto import PAPER
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import train_stage
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -26,6 +26,8 @@ from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.models import VAE, negative_elbo
 from droplab.training import TrainConfig
+
+SPECS = load_claims(__package__)
 
 TABLE1 = {1: (-98.75, -100.04), 2: (-99.03, -99.07), 3: (-98.72, -99.10)}  # k: (Gaussian, Information), nats
 
@@ -64,23 +66,8 @@ class VAEConfig(ExperimentConfig):
         check_int("mc_samples", self.mc_samples, minimum=2)
 
 
-GAP = ClaimSpec(
-    id="as-table1-vae", kind="claim", where="§5, Table 1",
-    statement="A VAE implemented with an Information Dropout latent performs similarly to the Gaussian VAE.",
-    quote="The Information Dropout implementation has similar performance to the original, confirming that a "
-          "variational autoencoder can be considered a special case of Information Dropout.",
-    paper_value="test ELBO gaps (Gaussian − Information) of 1.29, 0.04 and 0.38 nats at k = 1, 2, 3",
-    criterion=Criterion(quantity="per seed, test-ELBO gap (Gaussian − Information) in nats per image, averaged over k",
-                        op="within", threshold=0.0, tolerance=1.29,
-                        reading="'similar performance' read with Table 1's own numbers: a gap no larger than the "
-                                "table's largest, 1.29 nats, in either direction."),
-    regime="both VAEs learn a code: each test ELBO beats the independent-pixel model (per-pixel training means)")
-KL_MC = ClaimSpec(
-    id="as-sec5-vae-kl", kind="check", where="§5, Proposition 2",
-    statement="The Information Dropout latent's KL term is KL(q(z|x) ‖ p(z)), so eq. (2) with y = x and β = 1 is the "
-              "negative ELBO of a VAE.",
-    check="For both latents of a trained VAE, the analytic KL per test image equals the Monte Carlo mean of "
-          "log q(z|x) − log p(z) over mc_samples draws, within 4 standard errors (averaged over the test images).")
+GAP = SPECS["as-table1-vae"]
+KL_MC = SPECS["as-sec5-vae-kl"]
 
 
 def _binarized(cfg: VAEConfig, split: str) -> torch.Tensor:

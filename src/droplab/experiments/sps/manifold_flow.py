@@ -26,11 +26,13 @@ from scipy import stats
 
 from droplab._checks import check_int, check_positive
 from droplab.dynamics import FlatModel
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.experiments.sps.common import PAPER, TeacherStudentConfig, flow_stage, seed_chains, seed_problem
+
+SPECS = load_claims(__package__)
 
 
 @dataclass
@@ -82,25 +84,7 @@ class ManifoldFlowConfig(TeacherStudentConfig):
         return out
 
 
-THEOREM1 = ClaimSpec(
-    id="sps-theorem1-convergence", kind="claim", where="Theorem 1",
-    statement="As α, σ, α/σ² → 0 the time-rescaled Gaussian-dropout GD path converges to the gradient flow "
-              "−½P_Γ∇_wΔ_η L̂ restricted to the zero-loss manifold.",
-    quote="Under some technical assumptions on L̂, let α_n, σ_n, α_n/σ_n² → 0, then [...] w_n^{μ_n(K)} ⇒ w, "
-          "where w(t) ∈ Γ and satisfies w(t) = w(0) − ½ ∫_0^{t∧μ} P_Γ(w(s)) ∇_w Δ_η L̂(w(s), 0) ds.",
-    paper_value="distance → 0 in the limit (no rate stated)",
-    criterion=Criterion(
-        quantity="per-seed least-squares slope of log D against log(α/σ²), D = max_t ‖w_GD(t) − w_flow(t)‖ / "
-                 "‖w_flow(t_end) − w_flow(0)‖, over a grid on which α, σ and α/σ² all decrease",
-        op=">", threshold=0.0,
-        reading="'⇒ w' as α_n, σ_n, α_n/σ_n² → 0 read as: the normalized sup-distance on [0, t_end] falls along "
-                "the grid, i.e. a positive log–log slope (D ∝ (α/σ²)^s, s > 0). The poster gives no rate, so "
-                "any s > 0 agrees; s ≤ 0 contradicts convergence on this grid."),
-    method="t",
-    regime="every GD chain stays in the neighbourhood of Γ (training MSE ≤ max_loss along the path, the "
-           "theorem's stopping time μ_n(K) not reached), the finest chain tracks the flow (D < 1), and the grid "
-           "separates the time scales: at the finest σ the slowest normal direction of Γ relaxes within the "
-           "horizon (σ²/λ_min ≤ t_end, λ_min the smallest curvature across Γ)")
+THEOREM1 = SPECS["sps-theorem1-convergence"]
 
 
 @experiment("sps-manifold-flow", paper=PAPER,

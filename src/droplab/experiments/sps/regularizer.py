@@ -27,7 +27,7 @@ import numpy as np
 
 from droplab._checks import check_positive
 from droplab.dynamics import FlatModel
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
@@ -43,6 +43,8 @@ from droplab.experiments.sps.common import (
     teacher_data,
 )
 from droplab.regularization import noise_laplacian, relu_l2_laplacian
+
+SPECS = load_claims(__package__)
 
 
 @dataclass
@@ -71,30 +73,9 @@ class RegularizerConfig(TeacherStudentConfig):
             check_positive(name, getattr(self, name))
 
 
-CLOSED_FORM = ClaimSpec(
-    id="sps-closed-form", kind="check", where="Example (ReLU, L2 loss)",
-    statement="For n-layer ReLU nets with L2 loss, Δ_η L̂(w, 0) = (1/N) Σ_i Σ_k ‖∂yⁿ/∂z^{k+1} W^{k+1} "
-              "diag(y^k(x_i))‖² (the poster prints the vector y^k; the derivation gives diag(y^k); constant "
-              "2/(Nm) under mse_loss).",
-    check="on Γ, |closed form − autograd Laplacian| / autograd ≤ closed_form_rtol (1e-8), n = 2 on every seed "
-          "and n = 3 on the first")
-FLOW_DESCENT = ClaimSpec(
-    id="sps-flow-descent", kind="check", where="Theorem 1 (the limiting flow)",
-    statement="Along the integrated flow dw/dt = −½P_Γ∇Δ_η L̂ the regularizer does not increase "
-              "(dΔ/dt = −½‖P_Γ∇Δ‖² ≤ 0) and the path stays on Γ.",
-    check="Δ_η L̂ non-increasing at the flow's records and training MSE ≤ 1e-12 along it, every seed")
-DECAY = ClaimSpec(
-    id="sps-regularizer-decay", kind="claim", where="Example, figure (n = 2)",
-    statement="Along Gaussian-dropout GD started on Γ the regularizer Δ_η L̂ decays (n = 2 layers).",
-    quote="Decay of regularizer for n = 2 layers.",
-    paper_value="decays (figure; its values are not in the poster's text)",
-    criterion=Criterion(
-        quantity="per-seed log(Δ_η L̂(w_GD(t_end)) / Δ_η L̂(w(0))) along Gaussian-dropout GD from a point of Γ",
-        op="<", threshold=0.0,
-        reading="'decay' read as the regularizer at the end of the run below its value at the start; the poster "
-                "gives no amount, so any decrease agrees."),
-    method="t",
-    regime="dropout GD stays near Γ (training MSE ≤ max_loss along the path), where Theorem 1 describes it")
+CLOSED_FORM = SPECS["sps-closed-form"]
+FLOW_DESCENT = SPECS["sps-flow-descent"]
+DECAY = SPECS["sps-regularizer-decay"]
 
 
 @experiment("sps-regularizer", paper=PAPER,
