@@ -18,8 +18,10 @@ from droplab.regularization.closed_forms import (
     top_layer_expected_gradient,
 )
 from droplab.regularization.expected_gradient import (
+    DecayAlignment,
     ExpectedGradient,
     bernoulli_mask_support,
+    decay_alignment,
     ensemble_gradient,
     expected_dropout_gradient,
 )
@@ -65,6 +67,8 @@ __all__ = [
     "ensemble_gradient",
     "ExpectedGradient",
     "bernoulli_mask_support",
+    "decay_alignment",
+    "DecayAlignment",
     "sample_noise",
     # explicit vs implicit regularization (Wei, Kakade & Ma 2020)
     "explicit_implicit",

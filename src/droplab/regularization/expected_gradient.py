@@ -141,3 +141,48 @@ def expected_dropout_gradient(model: nn.Module, loss_fn: LossFn, data: tuple[Ten
     mean = {k: g.mean(0) for k, g in grads.items()}
     stderr = {k: g.std(0) / n_samples**0.5 for k, g in grads.items()}
     return ExpectedGradient(mean, stderr, ensemble, n_samples)
+
+
+@dataclass(frozen=True)
+class DecayAlignment:
+    """Per weight tensor w: the inner product ⟨E[∇L_D] − ∇L_ENS, w⟩ (Monte Carlo mean and standard error)
+    and the cosine between the estimated difference and w. Positive means the expected dropout gradient's
+    extra term shrinks w: a weight decay (B&S eqs. 147, 150, 164, 180, 188: the extra term is w·A, A > 0)."""
+
+    inner: dict[str, float]
+    stderr: dict[str, float]
+    cosine: dict[str, float]
+    n_samples: int
+
+
+def decay_alignment(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], n_samples: int = 64, *,
+                    generator: torch.Generator | None = None, chunk_size: int | None = 64,
+                    params: list[str] | None = None) -> DecayAlignment:
+    """How the expected dropout gradient's extra term E[∇L_D] − ∇L_ENS lines up with the weights.
+
+    For each parameter of ``params`` (default: every weight matrix, ``ndim ≥ 2``), the per-draw
+    projections a_s = ⟨∇L(w, noise_s) − ∇L_ENS(w), w⟩ over ``n_samples`` independent noise draws give
+    the unbiased estimate mean(a) of ⟨E∇L_D − ∇L_ENS, w⟩ and its standard error std(a)/√S; the cosine
+    is that of the Monte Carlo mean difference with w (its norm includes Monte Carlo noise, so
+    |cosine| is biased towards 0, never its sign).
+    """
+    inputs, targets = check_data("data", data)
+    check_int("n_samples", n_samples, minimum=2)
+    weights = dict(model.named_parameters())
+    names = params if params is not None else [k for k, p in weights.items() if p.requires_grad and p.dim() >= 2]
+    unknown = [k for k in names if k not in weights]
+    if unknown or not names:
+        raise ValueError(f"params must name parameters of the model, got {unknown or names}")
+    ensemble = ensemble_gradient(model, loss_fn, inputs, targets)
+    grads = _per_mask_gradients(model, loss_fn, inputs, targets, draw_noise(model, inputs, n_samples, generator),
+                                chunk_size)
+    inner, stderr, cosine = {}, {}, {}
+    for k in names:
+        w = weights[k].detach()
+        diff = grads[k] - ensemble[k]
+        proj = (diff * w).flatten(1).sum(1)
+        mean_diff = diff.mean(0)
+        inner[k] = float(proj.mean())
+        stderr[k] = float(proj.std() / n_samples**0.5)
+        cosine[k] = float((mean_diff * w).sum() / (mean_diff.norm() * w.norm()).clamp_min(1e-300))
+    return DecayAlignment(inner, stderr, cosine, n_samples)

@@ -146,13 +146,16 @@ SMALL_LR = ClaimSpec(
                               "10% of steps) is below half its initial loss")
 TRAINS = ClaimSpec(
     id="bs-backperc-trains", kind="claim", where="§10.2",
-    statement="Exact gradients are not necessary: backpropagation tolerates the noise of backpercolation (whose "
-              "ensemble average it is).",
-    quote=QUOTE, paper_value="backpercolation trains (no number given)",
-    criterion=Criterion(quantity="ratio of adaptive backpercolation's test accuracy to backprop's (same "
-                                 "initialization, batches and steps, at lr)", op=">", threshold=0.9,
-                        reading="'can tolerate noise' read as reaching ≥ 90% of backprop's test accuracy."),
-    method="t", regime="backprop reaches twice chance test accuracy at lr")
+    statement="With a very small learning rate, backpercolation trains as well as backpropagation: exact gradients are "
+              "not necessary, backpropagation tolerates the noise of backpercolation (whose ensemble average it is).",
+    quote=QUOTE, paper_value="backpercolation essentially identical to backprop at a very small learning rate",
+    criterion=Criterion(quantity="ratio of adaptive backpercolation's test accuracy to backprop's, both trained by "
+                                 "SGD at the small learning rate lr / lr_ratio for lr_ratio × steps (same "
+                                 "initialization and batches)", op=">", threshold=0.9,
+                        reading="'essentially identical … can tolerate noise' read as reaching ≥ 90% of backprop's "
+                                "test accuracy at the smaller of the two learning rates, the regime the sentence "
+                                "names."),
+    method="t", regime="backprop reaches twice chance test accuracy at lr / lr_ratio (the baseline learns)")
 
 
 def _train(cfg: BackpercolationConfig, train, test, rule: str, lr: float, steps: int, seed: int) -> dict[str, Any]:
@@ -257,9 +260,11 @@ def run(cfg: BackpercolationConfig, ctx: RunContext) -> None:
                                                            for r in per.values()]},
               regime_reason="backprop did not halve its training loss at one of the learning rates",
               measured={"gap_lr": gap["lr"], "gap_small_lr": gap["small"]})
-    acc = {rule: [r[f"{rule}_lr"]["test_acc"] for r in per.values()] for rule in RULES}
+    acc = {rule: [r[f"{rule}_small"]["test_acc"] for r in per.values()] for rule in ("backprop", "adaptive")}
     ctx.claim(TRAINS, [a / b for a, b in zip(acc["adaptive"], acc["backprop"])],
-              regime_met=[r["backprop_lr"]["test_acc"] >= 2 * r["chance"]["test_acc"] for r in per.values()],
-              regime_values={"test_acc_backprop": acc["backprop"]},
-              regime_reason="backprop did not reach twice chance test accuracy",
-              measured={f"test_acc_{rule}": v for rule, v in acc.items()})
+              regime_met=[r["backprop_small"]["test_acc"] >= 2 * r["chance"]["test_acc"] for r in per.values()],
+              regime_values={"test_acc_backprop_small_lr": acc["backprop"]},
+              regime_reason="backprop did not reach twice chance test accuracy at the small learning rate",
+              measured={**{f"test_acc_{rule}_small_lr": v for rule, v in acc.items()},
+                        **{f"test_acc_{rule}_lr": [r[f"{rule}_lr"]["test_acc"] for r in per.values()]
+                           for rule in RULES}})

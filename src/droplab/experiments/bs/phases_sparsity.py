@@ -1,16 +1,20 @@
 """Baldi & Sadowski 2014, §11.7, Figs. 11.1–11.3: the three learning phases of dropout and sparse coding.
 
-Reproduce: ``droplab run bs-phases-sparsity --profile quick`` (``--profile paper``: MNIST, three
-hidden layers of 1000 logistic units, with MNIST files in ``$DROPLAB_DATA``).
+Reproduce: ``droplab run bs-phases-sparsity --profile quick`` (real MNIST: the 4,000 ``mnist-5k``
+training images, 784 sparse inputs, three hidden layers of 400 logistic units — the widest that fit
+the quick budget, enough for the ≥ 100 active units per layer Fig. 11.3 reports; ``--profile paper``:
+MNIST, three hidden layers of 1000 logistic units, with MNIST files in ``$DROPLAB_DATA``).
 
-A logistic FNN is trained with dropout; along training the dropout mean and standard deviation of
-every hidden unit on fixed probe inputs are estimated by Monte Carlo over masks. Units are "active"
-when their final mean activity exceeds 0.1 (Fig. 11.3's definition). The same net trained without
-dropout from the same initialization gives the sparsity comparison of Fig. 11.1.
+Per seed, a logistic FNN is trained with dropout; along training the dropout mean and standard
+deviation of every hidden unit on fixed probe inputs are estimated by Monte Carlo over masks. Units
+are "active" when their final mean activity exceeds 0.1 (Fig. 11.3's definition). The same net
+trained without dropout from the same initialization gives the paired sparsity comparison of
+Fig. 11.1. Every claim is a per-seed number with a t-interval over seeds.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +23,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive, check_probability
 from droplab.dynamics import record_phases, sparsity, unit_activity
+from droplab.experiments.claims import ClaimSpec, Criterion
 from droplab.experiments.common import load_task
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -32,19 +37,21 @@ PAPER = "Baldi & Sadowski 2014"
 
 @dataclass
 class PhasesConfig(ExperimentConfig):
-    dataset: str = "digits"
+    dataset: str = "mnist-5k"
     n_train: int | None = None
-    hidden: tuple[int, ...] = (100, 100, 100)
+    hidden: tuple[int, ...] = (400, 400, 400)
     keep_input: float = 0.8
     keep_hidden: float = 0.5
     lr: float = 1e-3
-    steps: int = 3000
+    steps: int = 600
     batch_size: int = 64
-    n_records: int = 21
-    n_probe: int = 20
-    n_samples: int = 500
-    n_sparsity: int = 400
+    n_records: int = 11
+    n_probe: int = 10
+    n_samples: int = 200
+    n_sparsity: int = 500
     active: float = 0.1
+    min_active: int = 100
+    min_test_acc: float = 0.8
 
     PROFILES = {
         "smoke": {
@@ -55,6 +62,7 @@ class PhasesConfig(ExperimentConfig):
             "n_samples": 50,
             "n_train": 200,
             "n_sparsity": 50,
+            "min_active": 2,
         },
         "paper": {
             "dataset": "mnist",
@@ -63,6 +71,8 @@ class PhasesConfig(ExperimentConfig):
             "batch_size": 100,
             "n_sparsity": 1000,
             "n_samples": 1000,
+            "n_records": 21,
+            "n_probe": 20,
         },
     }
 
@@ -74,12 +84,14 @@ class PhasesConfig(ExperimentConfig):
         for name in ("steps", "batch_size", "n_probe", "n_samples", "n_sparsity"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("n_records", self.n_records, minimum=3)
+        check_int("min_active", self.min_active, minimum=1)
+        check_probability("min_test_acc", self.min_test_acc)
         if not self.hidden:
             raise ValueError("hidden must list at least one hidden width")
 
 
-def _net(cfg: PhasesConfig, n_in: int, n_out: int, dropout: bool) -> nn.Module:
-    torch.manual_seed(cfg.seed)  # the same initialization with and without dropout
+def _net(cfg: PhasesConfig, n_in: int, n_out: int, dropout: bool, seed: int) -> nn.Module:
+    torch.manual_seed(seed)  # the same initialization with and without dropout
     drops = {0: 1 - cfg.keep_input, **{k: 1 - cfg.keep_hidden for k in range(1, len(cfg.hidden) + 1)}}
     return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=drops if dropout else 0.0)
 
@@ -91,142 +103,217 @@ def _quantiles(x: Tensor) -> tuple[float, float, float]:
     return float(q[0]), float(q[1]), float(q[2])
 
 
+QUOTE_112 = ("'For a particular input, a typical active neuron (red) starts out with low dropout variance, experiences "
+             "an increase in variance during learning, and eventually settles to some steady constant consistency "
+             "value. A typical inactive neuron (blue) quickly learns to stay silent. Its dropout variance grows only "
+             "minimally from the low initial value.' (Fig. 11.2)")
+REGIME_ACTIVE = ("every hidden layer has ≥ min_active (100) active units (final dropout-mean activity > 0.1) on the "
+                 "median probe input, as Fig. 11.3 reports ('There were at least 100 active neurons in each layer'), "
+                 "on 784-dim sparse MNIST inputs")
+RISE = ClaimSpec(
+    id="bs-fig112-rise", kind="claim", where="§11.7 phases 1–2, Fig. 11.2",
+    statement="Active units start with low dropout variance and their variance increases during learning.",
+    quote=QUOTE_112, paper_value="low at the start, higher after learning (Fig. 11.2, no number given)",
+    criterion=Criterion(quantity="per seed, the smallest over hidden layers of log2(median dropout std of active "
+                                 "(probe input, unit) pairs at the end of training / at step 0)", op=">",
+                        threshold=1.0,
+                        reading="'starts out with low dropout variance, experiences an increase' read as: the "
+                                "settled std is at least twice the initial one, in every layer (the factor 2 of the "
+                                "earlier criterion)."),
+    method="t", regime=REGIME_ACTIVE)
+SETTLE = ClaimSpec(
+    id="bs-fig112-settle", kind="claim", where="§11.7 phase 3, Fig. 11.2",
+    statement="As learning converges, the dropout variance of active units settles to a steady value.",
+    quote=QUOTE_112 + " and 'As learning converges, the consistency of the units stabilizes' (§11.7, phase 3)",
+    paper_value="steady constant consistency value (no number given)",
+    criterion=Criterion(quantity="per seed, the largest over hidden layers of |s(end) − s(80% of training)| / s(end), "
+                                 "s = median dropout std of active pairs", op="<", threshold=0.2,
+                        reading="'settles to some steady constant' read as: over the last fifth of training the "
+                                "median std moves by less than 20% of its value (the earlier criterion's tolerance)."),
+    method="t", regime=REGIME_ACTIVE)
+QUIET = ClaimSpec(
+    id="bs-fig112-inactive-quiet", kind="claim", where="§11.7 phase 3, Fig. 11.2",
+    statement="Inactive units stay silent with a dropout variance far below that of active units.",
+    quote=QUOTE_112, paper_value="inactive units' variance grows only minimally",
+    criterion=Criterion(quantity="per seed, the largest over hidden layers of (final median dropout std of inactive "
+                                 "pairs / that of active pairs)", op="<", threshold=0.5,
+                        reading="'grows only minimally from the low initial value' read as: at the end, below half "
+                                "the active units' std in every layer (the earlier criterion)."),
+    method="t", regime=REGIME_ACTIVE)
+ASYMMETRY = ClaimSpec(
+    id="bs-sec117-asymmetry", kind="claim", where="§11.7 phases 2–3, eq. 189",
+    statement="The dropout variance of units increases more for units moving towards 1 than for units moving "
+              "towards 0.",
+    quote="'for a given input the dropout variance of the units across subnetworks increases, and more so for units "
+          "that move towards 1 than units that move towards 0' (§11.7, phase 2); 'small for units that have "
+          "converged towards 1, and very small for units that have converged towards 0' (phase 3)",
+    paper_value="larger increase towards 1 (no number given)",
+    criterion=Criterion(quantity="per seed, the smallest over hidden layers of the difference of median std increases "
+                                 "(end − step 0) between (probe input, unit) pairs whose final dropout mean is > 0.5 "
+                                 "(towards 1) and < 0.5 (towards 0)", op=">", threshold=0.0,
+                        reading="'more so for units that move towards 1' read as a larger median increase of the "
+                                "dropout std, in every layer; 'towards 1 / 0' as the final mean above / below 0.5."),
+    method="t", regime="every hidden layer has pairs on both sides of 0.5 at the end of training (on the probe inputs)")
+SPARSE = ClaimSpec(
+    id="bs-fig111-sparsity", kind="claim", where="§11.7, Fig. 11.1, eq. 189",
+    statement="Dropout favours small activities and thus sparse representations.",
+    quote="'Overall, dropout tends to favor small activities and thus sparse coding' (§11.7, after eq. 189); 'To "
+          "keep variances small, sparse representations tend to emerge' (phase 2)",
+    paper_value="sparse final activations (Fig. 11.1)",
+    criterion=Criterion(quantity="per seed, the smallest over hidden layers of the paired difference (dropout − no "
+                                 "dropout, same initialization and training) of the fraction of final activities ≤ 0.1 "
+                                 "on n_sparsity test inputs", op=">", threshold=0.0,
+                        reading="'favor small activities' read against the same net trained without dropout: more "
+                                "mass at ≤ 0.1 in every hidden layer."),
+    method="paired-t", regime="both nets learn the task: test accuracy ≥ min_test_acc (0.8)")
+CONSISTENT = ClaimSpec(
+    id="bs-fig113-consistency", kind="claim", where="§11.7, Fig. 11.3",
+    statement="The consistency of active neurons does not noticeably decline in the upper layers.",
+    quote="'Consistency of active neurons does not noticeably decline in the upper layers … Note that the standard "
+          "deviation does not increase for the higher layers.' (Fig. 11.3)",
+    paper_value="no increase of the std with depth (Fig. 11.3)",
+    criterion=Criterion(quantity="per seed, the largest over hidden layers 2…L of (final median dropout std of "
+                                 "active pairs in layer l / in hidden layer 1)", op="<", threshold=1.25,
+                        reading="'does not noticeably decline' / 'does not increase' read as: no upper layer's std "
+                                "exceeds the first layer's by 25% or more (the earlier criterion's tolerance, now "
+                                "over every upper layer)."),
+    method="t", regime=REGIME_ACTIVE)
+CLAIMS = (RISE, SETTLE, QUIET, ASYMMETRY, SPARSE, CONSISTENT)
+
+
+def _lowest(xs: list[float]) -> float:
+    """The smallest value, or NaN if any is NaN (a layer without the pairs it needs)."""
+    return float("nan") if any(math.isnan(x) for x in xs) or not xs else min(xs)
+
+
+def _highest(xs: list[float]) -> float:
+    return -_lowest([-x for x in xs])
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
+
+
+def _median(x: Tensor) -> float:
+    return float(x.double().median()) if x.numel() else float("nan")
+
+
+def phase_summary(steps: list[int], mean: list[Tensor], std: list[Tensor], active: float) -> dict[str, list[float]]:
+    """Per hidden layer, from (records, probe inputs, units) Monte Carlo means and stds along training: the count of
+    active units (final mean > ``active``) on the median probe input, the median std of active pairs at step 0, at
+    80% of training and at the end, the final median std of inactive pairs, and the difference of median std
+    increases between pairs whose final mean is above and below 0.5 (§11.7: towards 1 vs towards 0)."""
+    late = int(0.8 * (len(steps) - 1))
+    out: dict[str, list[float]] = {k: [] for k in ("n_active", "active_start", "active_80pct", "active_end",
+                                                   "inactive_end", "rise_up_minus_down", "n_up", "n_down")}
+    for m, s in zip(mean, std):
+        on = m[-1] > active
+        up, down = m[-1] > 0.5, m[-1] < 0.5
+        rise = s[-1] - s[0]
+        out["n_active"].append(float(on.sum(1).double().median()))
+        out["active_start"].append(_median(s[0][on]))
+        out["active_80pct"].append(_median(s[late][on]))
+        out["active_end"].append(_median(s[-1][on]))
+        out["inactive_end"].append(_median(s[-1][~on]))
+        out["rise_up_minus_down"].append(_median(rise[up]) - _median(rise[down]))
+        out["n_up"].append(float(up.sum()))
+        out["n_down"].append(float(down.sum()))
+    return out
+
+
+def _one_seed(cfg: PhasesConfig, ctx: RunContext, seed: int) -> dict[str, Any]:
+    """Train the dropout net (recording unit statistics) and the plain net from one initialization."""
+    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
+    probe = test.x[: cfg.n_probe]
+    tc = TrainConfig(optimizer="adam", lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, seed=seed)
+    loss_fn = nn.functional.cross_entropy
+    every = max(cfg.steps // (cfg.n_records - 1), 1)
+
+    def phases() -> dict[str, Any]:
+        model = _net(cfg, train.in_features, train.n_classes, True, seed)
+        rec = record_phases(model, loss_fn, (train.x, train.y), probe, tc, record_every=every,
+                            n_samples=cfg.n_samples, generator=torch.Generator().manual_seed(seed + 1))
+        return {"steps": rec.steps, "mean": rec.mean, "std": rec.std,
+                "final_activity": _activities(model, test.x[: cfg.n_sparsity]),
+                "test_acc": accuracy(model, test.x, test.y)}
+
+    def plain() -> dict[str, Any]:
+        model = _net(cfg, train.in_features, train.n_classes, False, seed)
+        fit(model, loss_fn, train.x, train.y, tc)
+        return {"final_activity": _activities(model, test.x[: cfg.n_sparsity]),
+                "test_acc": accuracy(model, test.x, test.y)}
+
+    d, p = ctx.stage(f"dropout_s{seed}", phases), ctx.stage(f"plain_s{seed}", plain)
+    summary = phase_summary(d["steps"], d["mean"], d["std"], cfg.active)
+    summary["sparsity_dropout"] = [sparsity(a, cfg.active) for a in d["final_activity"]]
+    summary["sparsity_plain"] = [sparsity(a, cfg.active) for a in p["final_activity"]]
+    return {"dropout": d, "plain": p, "summary": summary}
+
+
+def _std_rows(cfg: PhasesConfig, d: dict[str, Any]) -> list[dict[str, Any]]:
+    """Median and 5–95% quantiles of the dropout std of active and inactive pairs, per layer and record."""
+    rows = []
+    for k in range(len(cfg.hidden)):
+        on = d["mean"][k][-1] > cfg.active
+        for t, step in enumerate(d["steps"]):
+            sd = d["std"][k][t]
+            a5, a50, a95 = _quantiles(sd[on])
+            i5, i50, i95 = _quantiles(sd[~on])
+            rows.append({"layer": k + 1, "step": step, "active_std_p5": a5, "active_std_median": a50,
+                         "active_std_p95": a95, "inactive_std_p5": i5, "inactive_std_median": i50,
+                         "inactive_std_p95": i95})
+    return rows
+
+
 @experiment(
     "bs-phases-sparsity",
     paper=PAPER,
     reproduces="§11.7, Figs. 11.1–11.3: three learning phases, sparse coding, consistency across layers",
     config=PhasesConfig,
+    claims=list(CLAIMS),
 )
 def run(cfg: PhasesConfig, ctx: RunContext) -> None:
-    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device)
-    probe = test.x[: cfg.n_probe]
-    tc = TrainConfig(optimizer="adam", lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed)
-    loss_fn = nn.functional.cross_entropy
-    every = max(cfg.steps // (cfg.n_records - 1), 1)
-
-    def phases() -> dict[str, Any]:
-        model = _net(cfg, train.in_features, train.n_classes, True)
-        rec = record_phases(
-            model,
-            loss_fn,
-            (train.x, train.y),
-            probe,
-            tc,
-            record_every=every,
-            n_samples=cfg.n_samples,
-            generator=torch.Generator().manual_seed(cfg.seed + 1),
-        )
-        return {
-            "steps": rec.steps,
-            "mean": rec.mean,
-            "std": rec.std,
-            "final_activity": _activities(model, test.x[: cfg.n_sparsity]),
-            "test_acc": accuracy(model, test.x, test.y),
-        }
-
-    def plain() -> dict[str, Any]:
-        model = _net(cfg, train.in_features, train.n_classes, False)
-        fit(model, loss_fn, train.x, train.y, tc)
-        return {
-            "final_activity": _activities(model, test.x[: cfg.n_sparsity]),
-            "test_acc": accuracy(model, test.x, test.y),
-        }
-
-    d, p = ctx.stage("dropout", phases), ctx.stage("plain", plain)
-    steps = d["steps"]
-    n_layers = len(cfg.hidden)
-    # Active (probe input, unit) pairs at the end of training (Fig. 11.3: final activity > 0.1).
-    active = [d["mean"][k][-1] > cfg.active for k in range(n_layers)]
-    rows = []
-    for k in range(n_layers):
-        for t, step in enumerate(steps):
-            sd = d["std"][k][t]
-            a5, a50, a95 = _quantiles(sd[active[k]])
-            i5, i50, i95 = _quantiles(sd[~active[k]])
-            rows.append(
-                {
-                    "layer": k + 1,
-                    "step": step,
-                    "active_std_p5": a5,
-                    "active_std_median": a50,
-                    "active_std_p95": a95,
-                    "inactive_std_p5": i5,
-                    "inactive_std_median": i50,
-                    "inactive_std_p95": i95,
-                }
-            )
+    per = {s: _one_seed(cfg, ctx, s) for s in ctx.seeds()}
+    first = per[ctx.seeds()[0]]
+    rows = _std_rows(cfg, first["dropout"])
     ctx.table("unit_std_over_training", rows)
-    spars = [
-        {
-            "layer": k + 1,
-            "sparsity_dropout": sparsity(d["final_activity"][k], cfg.active),
-            "sparsity_plain": sparsity(p["final_activity"][k], cfg.active),
-            "active_fraction_dropout": float(active[k].double().mean()),
-        }
-        for k in range(n_layers)
-    ]
-    ctx.table("sparsity", spars)
-    ctx.log(test_acc_dropout=d["test_acc"], test_acc_plain=p["test_acc"])
+    sums = {s: r["summary"] for s, r in per.items()}
+    ctx.table("per_seed_layer", [{"seed": s, "layer": k + 1, **{key: v[k] for key, v in sm.items()}}
+                                 for s, sm in sums.items() for k in range(len(cfg.hidden))])
+    acc = {n: [r[n]["test_acc"] for r in per.values()] for n in ("dropout", "plain")}
+    ctx.log(test_acc_dropout=acc["dropout"], test_acc_plain=acc["plain"])
+    _figures(cfg, ctx, first["dropout"], first["plain"], rows, len(cfg.hidden))
 
-    _figures(cfg, ctx, d, p, rows, n_layers)
-
-    first = {r["layer"]: r for r in rows if r["step"] == steps[0]}
-    last = {r["layer"]: r for r in rows if r["step"] == steps[-1]}
-    late = {r["layer"]: r for r in rows if r["step"] == steps[int(0.8 * (len(steps) - 1))]}
-    peak = {k + 1: max(r["active_std_median"] for r in rows if r["layer"] == k + 1) for k in range(n_layers)}
-    grows = all(peak[k] >= 2 * first[k]["active_std_median"] for k in peak)
-    settles = all(
-        abs(last[k]["active_std_median"] - late[k]["active_std_median"]) <= 0.2 * last[k]["active_std_median"]
-        for k in last
-    )
-    quiet = all(last[k]["inactive_std_median"] < 0.5 * last[k]["active_std_median"] for k in last)
-    measured = {
-        "active_std_start": [first[k]["active_std_median"] for k in sorted(first)],
-        "active_std_peak": [peak[k] for k in sorted(peak)],
-        "active_std_80pct": [late[k]["active_std_median"] for k in sorted(late)],
-        "active_std_end": [last[k]["active_std_median"] for k in sorted(last)],
-        "inactive_std_end": [last[k]["inactive_std_median"] for k in sorted(last)],
-    }
-    valid = all(a.any() and (~a).any() for a in active)
-    ctx.legacy_claim(
-        id="bs-fig112-three-phases",
-        paper=PAPER,
-        where="§11.7, Fig. 11.2",
-        statement="Active units start with low dropout variance, their variance grows during learning, then "
-        "settles; inactive units stay silent with minimal variance.",
-        criterion="Per hidden layer, over probe (input, unit) pairs: the median dropout std of active units "
-        "peaks at ≥ 2× its initial value; between 80% and 100% of training it changes by ≤ 20%; "
-        "the final median std of inactive units is < 0.5× that of active units. Inconclusive if a "
-        "layer has no active or no inactive pair.",
-        measured=measured,
-        outcome=(grows and settles and quiet) if valid else None,
-    )
-    ctx.legacy_claim(
-        id="bs-fig111-sparsity",
-        paper=PAPER,
-        where="§11.7, Fig. 11.1, eq. 189",
-        statement="Dropout favours small activities and thus sparse representations.",
-        criterion=f"In every hidden layer the fraction of final activities ≤ {cfg.active} on {cfg.n_sparsity}"
-        " test inputs is larger with dropout than without (same initialization and training).",
-        measured={
-            "sparsity_dropout": [s["sparsity_dropout"] for s in spars],
-            "sparsity_plain": [s["sparsity_plain"] for s in spars],
-        },
-        outcome=all(s["sparsity_dropout"] > s["sparsity_plain"] for s in spars),
-    )
-    ctx.legacy_claim(
-        id="bs-fig113-consistency",
-        paper=PAPER,
-        where="§11.7, Fig. 11.3",
-        statement="The consistency of active neurons does not noticeably decline in the upper layers.",
-        criterion="Final median dropout std of active units in the top hidden layer ≤ 1.25× that of the 1st "
-        "hidden layer.",
-        measured={"active_std_end_per_layer": measured["active_std_end"]},
-        outcome=(last[n_layers]["active_std_median"] <= 1.25 * last[1]["active_std_median"])
-        if valid
-        else None,
-    )
-
+    n_active = {f"n_active_per_layer_s{s}": sm["n_active"] for s, sm in sums.items()}
+    enough = [min(sm["n_active"]) >= cfg.min_active for sm in sums.values()]
+    few = f"a hidden layer has fewer than {cfg.min_active} active units on the median probe input"
+    regime = {"regime_met": enough, "regime_values": n_active, "regime_reason": few}
+    ctx.claim(RISE, [_lowest([math.log2(r) if r > 0 else float("nan") for r in map(
+        _ratio, sm["active_end"], sm["active_start"])]) for sm in sums.values()], **regime,
+              measured={"active_std_start": [sm["active_start"] for sm in sums.values()],
+                        "active_std_end": [sm["active_end"] for sm in sums.values()]})
+    ctx.claim(SETTLE, [_highest([_ratio(abs(e - m), e) for e, m in zip(sm["active_end"], sm["active_80pct"])])
+                       for sm in sums.values()], **regime,
+              measured={"active_std_80pct": [sm["active_80pct"] for sm in sums.values()],
+                        "active_std_end": [sm["active_end"] for sm in sums.values()]})
+    ctx.claim(QUIET, [_highest(list(map(_ratio, sm["inactive_end"], sm["active_end"]))) for sm in sums.values()],
+              **regime, measured={"inactive_std_end": [sm["inactive_end"] for sm in sums.values()]})
+    ctx.claim(CONSISTENT, [_highest([_ratio(a, sm["active_end"][0]) for a in sm["active_end"][1:]])
+                           for sm in sums.values()], **regime,
+              measured={"active_std_end_per_layer": [sm["active_end"] for sm in sums.values()]})
+    both = [min(sm["n_up"]) > 0 and min(sm["n_down"]) > 0 for sm in sums.values()]
+    ctx.claim(ASYMMETRY, [_lowest(sm["rise_up_minus_down"]) for sm in sums.values()], regime_met=both,
+              regime_values={"n_towards_1": [sm["n_up"] for sm in sums.values()],
+                             "n_towards_0": [sm["n_down"] for sm in sums.values()]},
+              regime_reason="a hidden layer has no probe pair on one side of 0.5",
+              measured={"rise_up_minus_down_per_layer": [sm["rise_up_minus_down"] for sm in sums.values()]})
+    learned = [min(a, b) >= cfg.min_test_acc for a, b in zip(acc["dropout"], acc["plain"])]
+    ctx.claim(SPARSE, [_lowest([a - b for a, b in zip(sm["sparsity_dropout"], sm["sparsity_plain"])])
+                       for sm in sums.values()], regime_met=learned, regime_values={f"test_acc_{k}": v
+                                                                                      for k, v in acc.items()},
+              regime_reason=f"a net stayed below test accuracy {cfg.min_test_acc}",
+              measured={"sparsity_dropout": [sm["sparsity_dropout"] for sm in sums.values()],
+                        "sparsity_plain": [sm["sparsity_plain"] for sm in sums.values()]})
 
 def _activities(model: nn.Module, x: Tensor) -> list[Tensor]:
     """Ensemble (evaluation-mode) activity of every hidden layer on ``x``."""
@@ -253,7 +340,9 @@ def _figures(
         fig,
         "fig11_1_sparsity",
         f"{PAPER}, Fig. 11.1: distribution of final (ensemble) activations of each "
-        f"hidden layer over {cfg.n_sparsity} test inputs, with and without dropout ({cfg.dataset}).",
+        f"hidden layer over {cfg.n_sparsity} test inputs, with and without dropout ({cfg.dataset}, hidden "
+        f"{cfg.hidden}, seed {cfg.seed}).",
+        claims=[SPARSE.id],
     )
 
     fig, ax = subplots(1, n_layers, figsize=(3.4 * n_layers, 3.2), squeeze=False)
@@ -277,5 +366,7 @@ def _figures(
         "fig11_2_phases",
         f"{PAPER}, Figs. 11.2–11.3: dropout standard deviation (median, 5–95%) of "
         f"active (final activity > {cfg.active}) and inactive units on {cfg.n_probe} probe inputs, "
-        f"{cfg.n_samples} masks per point, along training, per hidden layer.",
+        f"{cfg.n_samples} masks per point, along training, per hidden layer ({cfg.dataset}, hidden {cfg.hidden}, "
+        f"seed {cfg.seed}).",
+        claims=[RISE.id, SETTLE.id, QUIET.id, CONSISTENT.id],
     )
