@@ -8,7 +8,7 @@ from torch import nn
 
 from droplab.ensemble import approximations as A
 from droplab.ensemble.linear import enumerate_subnetworks
-from droplab.ensemble.montecarlo import ensemble_activations, sample_ensemble
+from droplab.ensemble.montecarlo import ensemble_activations, sample_ensemble, subnetwork_outputs
 from droplab.models import FNN
 from droplab.nn import BernoulliDropout
 
@@ -141,3 +141,15 @@ def test_float32_logistic_nwgm_from_float64_logits():
     assert (gap - z.mean()).abs().item() <= Z * z.std(unbiased=False).item() / k ** 0.5
     nw = u.nwgm
     assert torch.isfinite(nw).all() and 0 < nw.item() < 1e-6  # σ(E z) = σ(−25) ≈ 1.4e-11
+
+
+def test_subnetwork_outputs_are_the_samples_sample_ensemble_summarizes(net):
+    model, x = net
+    was = model.training
+    kept = subnetwork_outputs(model, x, ["net.5"], 300, generator=torch.Generator().manual_seed(3))["net.5"]
+    summary = sample_ensemble(model, x, ["net.5"], 300, generator=torch.Generator().manual_seed(3)).units["net.5"]
+    assert kept.shape == (300, 4, 2) and model.training == was
+    torch.testing.assert_close(kept.mean(0), summary.mean)
+    torch.testing.assert_close(kept.var(0), summary.variance)
+    with pytest.raises(ValueError, match="no droplab noise layer"):
+        subnetwork_outputs(nn.Sequential(nn.Linear(3, 2)), x.float(), ["0"], 5, generator=torch.Generator())

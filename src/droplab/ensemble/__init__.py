@@ -3,7 +3,7 @@
 Baldi & Sadowski 2014, §2–9 and Appendices A–F. See docs/ensemble.md.
 """
 
-from droplab.ensemble import approximations, linear, means, montecarlo, transfer
+from droplab.ensemble import approximations, errors, linear, means, montecarlo, transfer
 from droplab.ensemble.approximations import (
     connected_product_estimate,
     logistic_derivative_mean,
@@ -11,6 +11,13 @@ from droplab.ensemble.approximations import (
     propagated_error,
     variance_estimate_upper,
     variance_estimate_zero,
+)
+from droplab.ensemble.errors import (
+    LOSSES,
+    EnsembleErrors,
+    ensemble_errors,
+    normalized_exponential_nwgm,
+    softmax_ensemble_errors,
 )
 from droplab.ensemble.linear import (
     Moments,
@@ -36,6 +43,7 @@ from droplab.ensemble.means import (
     geometric_mean_second_order,
     ky_fan_log_ratios,
     log_geometric_mean,
+    mean_absolute_deviation,
     nwgm,
     nwgm_bound_boundary,
     nwgm_bound_boundary_variance,
@@ -50,7 +58,14 @@ from droplab.ensemble.means import (
     summary,
     variance,
 )
-from droplab.ensemble.montecarlo import MonteCarloResult, PairStats, UnitStats, ensemble_activations, sample_ensemble
+from droplab.ensemble.montecarlo import (
+    MonteCarloResult,
+    PairStats,
+    UnitStats,
+    ensemble_activations,
+    sample_ensemble,
+    subnetwork_outputs,
+)
 from droplab.ensemble.stats import StreamingMoments
 from droplab.ensemble.transfer import (
     PROBIT_ALPHA,
@@ -68,10 +83,12 @@ from droplab.ensemble.transfer import (
 
 __all__ = [
     # submodules
-    "means", "linear", "transfer", "montecarlo", "approximations",
+    "means", "linear", "transfer", "montecarlo", "approximations", "errors",
     # means (§8)
     "summary", "EnsembleSummary", "expectation", "geometric_mean", "log_geometric_mean",
-    "complement_geometric_mean", "nwgm", "variance",
+    "complement_geometric_mean", "nwgm", "variance", "mean_absolute_deviation",
+    # ensemble errors (§4.3, §6)
+    "normalized_exponential_nwgm", "ensemble_errors", "softmax_ensemble_errors", "EnsembleErrors", "LOSSES",
     # approximations and bounds (§8, App. B)
     "geometric_mean_second_order", "nwgm_second_order", "nwgm_error_second_order", "nwgm_second_order_mean",
     "nwgm_second_order_boundary", "nwgm_error_boundary", "nwgm_bound_variance", "nwgm_bound_variance_free",
@@ -88,7 +105,8 @@ __all__ = [
     "logistic_gaussian_mean", "PROBIT_ALPHA", "logistic_derivative_mean_first_order",
     "logistic_derivative_mean_second_order", "nwgm_identity_gap",
     # Monte Carlo (§9)
-    "sample_ensemble", "ensemble_activations", "MonteCarloResult", "UnitStats", "PairStats", "StreamingMoments",
+    "sample_ensemble", "subnetwork_outputs", "ensemble_activations", "MonteCarloResult", "UnitStats", "PairStats",
+    "StreamingMoments",
     # variance and covariance estimates (§9.6)
     "variance_estimate_upper", "variance_estimate_zero", "product_estimate", "connected_product_estimate",
     "propagated_error", "logistic_derivative_mean",

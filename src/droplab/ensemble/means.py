@@ -88,6 +88,13 @@ def nwgm(values: Tensor, weights: Tensor | None = None) -> Tensor:
     return torch.sigmoid(log_g - log_gc)
 
 
+def mean_absolute_deviation(values: Tensor, weights: Tensor | None = None) -> Tensor:
+    """``Σ P_i |O_i − E|``: the expected error of one member drawn with probability ``P_i`` as an estimate
+    of E — the "random sample" the NWGM is compared with in §8 (it scales like √V, the NWGM's error like V)."""
+    w = _weights(values, weights)
+    return (w * (values - (w * values).sum(-1, keepdim=True)).abs()).sum(-1)
+
+
 @dataclass(frozen=True)
 class EnsembleSummary:
     """The §8 means of a batch of value-sets; every field has the batch shape ``(...)``."""

@@ -130,6 +130,35 @@ def ensemble_activations(model: nn.Module, x: Tensor, modules: Sequence[str]) ->
     return {name: out[name][-1].reshape(x.shape[0], -1) for name in modules}
 
 
+def subnetwork_outputs(model: nn.Module, x: Tensor, modules: Sequence[str], n_samples: int, *,
+                       generator: torch.Generator, chunk_size: int | None = None) -> dict[str, Tensor]:
+    """The named modules' outputs in ``n_samples`` sampled dropout sub-networks per input, ``(K, N, d)`` each.
+
+    What :func:`sample_ensemble` summarizes, kept whole (memory K·N·d) for statistics that need every
+    member (medians, errors of combined outputs). Same conventions: independent masks per input,
+    ``generator`` lent to the noise layers, every other module in evaluation mode, modes restored.
+    """
+    check_int("n_samples", n_samples, minimum=1)
+    check_batch("x", x)
+    if not noise_layers(model):
+        raise ValueError("model has no droplab noise layer; subnetwork_outputs needs one to sample sub-networks")
+    mods = _modules(model, modules)
+    big_n = x.shape[0]
+    chunk_size = max(1, 4096 // big_n) if chunk_size is None else chunk_size
+    check_int("chunk_size", chunk_size, minimum=1)
+    parts: dict[str, list[Tensor]] = {name: [] for name in modules}
+    done = 0
+    with record_outputs(mods) as rec, evaluation(model), mc_mode(model), lend_generator(model, generator), \
+            torch.no_grad(), model_input("x", x):
+        while done < n_samples:
+            k = min(chunk_size, n_samples - done)
+            model(x.unsqueeze(0).expand(k, *x.shape).reshape(k * big_n, *x.shape[1:]))
+            for name, calls in rec.items():
+                parts[name].append(calls.pop().reshape(k, big_n, -1))
+            done += k
+    return {name: torch.cat(p) for name, p in parts.items()}
+
+
 def sample_ensemble(model: nn.Module, x: Tensor, modules: Sequence[str], n_samples: int, *,
                     generator: torch.Generator, pairs: Sequence[Pair] = (),
                     chunk_size: int | None = None) -> MonteCarloResult:
