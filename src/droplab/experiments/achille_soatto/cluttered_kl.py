@@ -24,20 +24,17 @@ from droplab._checks import check_int, check_positive
 from droplab.data.cluttered import cluttered
 from droplab.experiments.achille_soatto import PAPER
 from droplab.experiments.achille_soatto.common import (
-    MNIST_N,
+    RecipeConfig,
     alpha_figure,
-    check_paper_n,
     kl_weight,
     kl_weight_text,
 )
 from droplab.experiments.claims import load_claims
 from droplab.experiments.common import train_stage
-from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.information import (
-    InformationDropoutRecipe,
     alpha_values,
     box_fraction,
     ib_loss_fn,
@@ -51,7 +48,7 @@ SPECS = load_claims(__package__)
 
 
 @dataclass
-class ClutteredKLConfig(ExperimentConfig):
+class ClutteredKLConfig(RecipeConfig):
     """Cluttered canvases, the β grid (KL divided by ``paper_n``), All-CNN-96's width and the §6 recipe
     (scaled down). ``min_accuracy``: the test accuracy every net must reach for its maps to be read;
     ``adaptive_beta``: the β whose nets the per-sample adaptivity claim reads."""
@@ -63,13 +60,7 @@ class ClutteredKLConfig(ExperimentConfig):
     n_train: int | None = 1000
     n_test: int = 300
     betas: tuple[float, ...] = (0.1, 1.0, 10.0)
-    paper_n: int = MNIST_N
     width: float = 0.1
-    max_alpha: float = 0.5
-    lr: float = 0.01
-    epochs: int = 4
-    milestone_epochs: tuple[int, ...] = (3,)
-    batch_size: int = 100
     n_show: int = 4
     min_accuracy: float = 0.7
     adaptive_beta: float = 1.0
@@ -82,14 +73,13 @@ class ClutteredKLConfig(ExperimentConfig):
     }
 
     def validate(self) -> None:
+        super().validate()
         for b in self.betas:
             check_positive("betas entry", b, allow_zero=True)
         if len(self.betas) < 2 or list(self.betas) != sorted(self.betas):
             raise ValueError(f"betas must list at least two increasing values, got {self.betas}")
         if self.adaptive_beta not in self.betas:
             raise ValueError(f"adaptive_beta must be one of betas {self.betas}, got {self.adaptive_beta}")
-        check_paper_n(self.paper_n)
-        check_positive("max_alpha", self.max_alpha)
         check_int("n_test", self.n_test, minimum=1)
 
 
@@ -101,13 +91,11 @@ CLAIMS = (BETA_NUISANCES, LOCALIZES, ADAPTIVE)
 
 def _one(cfg: ClutteredKLConfig, ctx: RunContext, beta: float, seed: int, train, test) -> dict:
     """Train the net of (β, seed) and measure its KL maps, test accuracy and α(x) on the test canvases."""
-    recipe = InformationDropoutRecipe(max_alpha=cfg.max_alpha, lr=cfg.lr, epochs=cfg.epochs,
-                                      milestone_epochs=cfg.milestone_epochs, batch_size=cfg.batch_size)
     torch.manual_seed(seed)
     model = AllCNN("allcnn96", 10, in_channels=1, width=cfg.width, noise="information",
                    max_alpha=cfg.max_alpha).to(cfg.device)
     train_stage(ctx, f"train_beta{beta:g}_s{seed}", model, ib_loss_fn(model, beta, cfg.paper_n), train, None,
-                recipe.train_config(len(train), seed=seed))
+                cfg.recipe().train_config(len(train), seed=seed))
 
     def measure() -> dict:
         maps = kl_maps(model, test.x)

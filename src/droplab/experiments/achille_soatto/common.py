@@ -1,4 +1,5 @@
-"""What the Achille & Soatto experiments share: the paper's KL weight β/N, and where α(x) sits under its cap.
+"""What the Achille & Soatto experiments share: the §6 recipe's config fields, the paper's KL weight β/N, and
+where α(x) sits under its cap.
 
 §6: "We also divide the KL-divergence term by the number of training samples" — N = 60,000 for
 MNIST (and Cluttered MNIST), 50,000 for CIFAR-10. An experiment that trains on fewer examples keeps
@@ -9,13 +10,16 @@ own training-set size; otherwise a small training set multiplies the weight by N
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 from torch import Tensor
 
-from droplab._checks import check_int
+from droplab._checks import check_int, check_positive
+from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.run import RunContext
+from droplab.information import InformationDropoutRecipe
 
 MNIST_N = 60_000
 CIFAR10_N = 50_000
@@ -23,6 +27,29 @@ CIFAR10_N = 50_000
 
 def check_paper_n(paper_n: int) -> None:
     check_int("paper_n", paper_n, minimum=1)
+
+
+@dataclass
+class RecipeConfig(ExperimentConfig):
+    """The fields of §6's training recipe (:class:`droplab.information.InformationDropoutRecipe`), scaled down
+    at quick: α(x) < ``max_alpha``; Adam at ``lr``, divided by 10 at ``milestone_epochs``; the KL divided by
+    the paper's training-set size ``paper_n``."""
+
+    paper_n: int = MNIST_N
+    max_alpha: float = 0.5
+    lr: float = 0.01
+    epochs: int = 4
+    milestone_epochs: tuple[int, ...] = (3,)
+    batch_size: int = 100
+
+    def recipe(self, beta: float = 1.0) -> InformationDropoutRecipe:
+        """The recipe with these fields and KL weight ``beta``."""
+        return InformationDropoutRecipe(beta=beta, max_alpha=self.max_alpha, lr=self.lr, epochs=self.epochs,
+                                        milestone_epochs=self.milestone_epochs, batch_size=self.batch_size)
+
+    def validate(self) -> None:
+        check_paper_n(self.paper_n)
+        check_positive("max_alpha", self.max_alpha)
 
 
 def kl_weight(beta: float, paper_n: int, n_train: int) -> dict[str, float]:

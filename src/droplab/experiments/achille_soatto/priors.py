@@ -22,20 +22,17 @@ from droplab import data as _data
 from droplab._checks import check_positive
 from droplab.experiments.achille_soatto import PAPER
 from droplab.experiments.achille_soatto.common import (
-    MNIST_N,
+    RecipeConfig,
     alpha_figure,
-    check_paper_n,
     kl_weight,
     kl_weight_text,
 )
 from droplab.experiments.claims import load_claims
 from droplab.experiments.common import train_stage
-from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.information import (
-    InformationDropoutRecipe,
     alpha_values,
     ib_loss_fn,
     ks_log_normal,
@@ -51,7 +48,7 @@ SPECS = load_claims(__package__)
 
 
 @dataclass
-class PriorsConfig(ExperimentConfig):
+class PriorsConfig(RecipeConfig):
     """``ks_max``: the largest KS distance that counts as "approximately follows the prior"; images are
     zero-padded to ``image_size`` (All-CNN-32 takes 32×32)."""
 
@@ -60,12 +57,8 @@ class PriorsConfig(ExperimentConfig):
     n_train: int | None = 1000
     width: float = 0.1
     beta: float = 1.0
-    paper_n: int = MNIST_N
-    max_alpha: float = 0.5
-    lr: float = 0.01
     epochs: int = 5
     milestone_epochs: tuple[int, ...] = (3, 4)
-    batch_size: int = 100
     window: tuple[float, float] = (0.05, 0.95)
     ks_max: float = 0.1
     min_accuracy: float = 0.8
@@ -77,9 +70,8 @@ class PriorsConfig(ExperimentConfig):
     }
 
     def validate(self) -> None:
+        super().validate()
         check_positive("beta", self.beta, allow_zero=True)
-        check_paper_n(self.paper_n)
-        check_positive("max_alpha", self.max_alpha)
         check_positive("ks_max", self.ks_max)
 
 
@@ -114,8 +106,7 @@ def _held_out_ks(z: torch.Tensor, prior: str, window: tuple[float, float]) -> di
 def run(cfg: PriorsConfig, ctx: RunContext) -> None:
     train, test = _padded(cfg, "train"), _padded(cfg, "test")
     ctx.log(**kl_weight(cfg.beta, cfg.paper_n, len(train)))
-    recipe = InformationDropoutRecipe(beta=cfg.beta, max_alpha=cfg.max_alpha, lr=cfg.lr, epochs=cfg.epochs,
-                                      milestone_epochs=cfg.milestone_epochs, batch_size=cfg.batch_size)
+    recipe = cfg.recipe(cfg.beta)
     rows, shown, alphas = [], {}, {}
     for seed in ctx.seeds():
         for activation, prior, _ in PANELS:

@@ -28,19 +28,17 @@ from droplab._checks import check_choice, check_positive
 from droplab.experiments.achille_soatto import PAPER
 from droplab.experiments.achille_soatto.common import (
     CIFAR10_N,
-    MNIST_N,
+    RecipeConfig,
     alpha_figure,
-    check_paper_n,
     kl_weight,
     kl_weight_text,
 )
 from droplab.experiments.claims import ClaimSpec, load_claims
 from droplab.experiments.common import train_stage
-from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
-from droplab.information import InformationDropoutRecipe, alpha_values, ib_loss_fn, recompute_batchnorm
+from droplab.information import alpha_values, ib_loss_fn, recompute_batchnorm
 from droplab.models import AllCNN, size_sweep_fnn
 from droplab.nn import check_noise
 from droplab.training import accuracy
@@ -52,7 +50,7 @@ MEAN_ALPHA = "lognormal-mean"  # constant log-normal noise at the mean α(x) of 
 
 
 @dataclass
-class SizeSweepConfig(ExperimentConfig):
+class SizeSweepConfig(RecipeConfig):
     """``sizes``: hidden units per layer (``fnn``) or the fraction of the filters (``allcnn32``).
     ``paper_n``: the N the KL is divided by (the paper's training-set size, MNIST's 60,000)."""
 
@@ -63,13 +61,9 @@ class SizeSweepConfig(ExperimentConfig):
     kinds: tuple[str, ...] = ("bernoulli", "lognormal", "information", "variational")
     activation: str = "relu"
     p: float = 0.5
-    max_alpha: float = 0.5
     beta: float = 1.0
-    paper_n: int = MNIST_N
-    lr: float = 0.01
     epochs: int = 8
     milestone_epochs: tuple[int, ...] = (3, 6)
-    batch_size: int = 100
     comparable: float = 0.01
     similar: float = 0.01
     regime_error: float = 0.10
@@ -83,8 +77,8 @@ class SizeSweepConfig(ExperimentConfig):
 
     def validate(self) -> None:
         check_choice("model", self.model, MODELS)
+        super().validate()
         check_positive("beta", self.beta, allow_zero=True)
-        check_paper_n(self.paper_n)
         for kind in self.kinds:
             check_noise(kind, self.p, self.max_alpha)
         for s in self.sizes:
@@ -145,8 +139,7 @@ def _build(cfg: SizeSweepConfig, kind: str, size: float, train: _data.Dataset, a
 def _train(cfg: SizeSweepConfig, ctx: RunContext, kind: str, size: float, seed: int, train: _data.Dataset,
            test: _data.Dataset, alpha: float) -> tuple[nn.Module, dict]:
     """One net from seed ``seed`` (the same initialization stream for every kind), trained and tested."""
-    recipe = InformationDropoutRecipe(beta=cfg.beta, max_alpha=cfg.max_alpha, lr=cfg.lr, epochs=cfg.epochs,
-                                      milestone_epochs=cfg.milestone_epochs, batch_size=cfg.batch_size)
+    recipe = cfg.recipe(cfg.beta)
     torch.manual_seed(seed)
     model = _build(cfg, "lognormal" if kind == MEAN_ALPHA else kind, size, train, alpha).to(cfg.device)
     loss_fn = ib_loss_fn(model, cfg.beta, cfg.paper_n) if kind in ("information", "variational") \

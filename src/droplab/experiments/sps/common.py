@@ -48,6 +48,24 @@ class TeacherStudentConfig(ExperimentConfig):
         check_positive("gd_tol", self.gd_tol)
 
 
+@dataclass
+class FlowConfig(TeacherStudentConfig):
+    """A teacher–student experiment that follows dropout GD beside the limiting flow of Theorem 1: horizon
+    ``t_end`` in rescaled time t = kασ², ``n_records`` records, the flow's Euler step ``flow_dt``; a seed
+    is in the theorem's regime while dropout GD's training MSE stays ≤ ``max_loss`` (near Γ)."""
+
+    t_end: float = 1.0
+    n_records: int = 11
+    flow_dt: float = 0.02
+    max_loss: float = 0.05
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("t_end", "flow_dt", "max_loss"):
+            check_positive(name, getattr(self, name))
+        check_int("n_records", self.n_records, minimum=2)
+
+
 def student(cfg: TeacherStudentConfig, hidden: tuple[int, ...] | None = None,
             sigma: float = 0.5, seed: int | None = None) -> nn.Module:
     """The float64 ReLU student with a Gaussian-dropout filter ``y ⊙ (1 + η)``, η ~ N(0, σ²), after every
@@ -92,6 +110,13 @@ def flow_stage(ctx: RunContext, name: str, model: nn.Module, x: Tensor, y: Tenso
         return {"times": t.times, "params": t.params, "laplacian": t.laplacian, "loss": t.loss}
 
     return Trajectory(**ctx.shared_stage(name, key, run))
+
+
+def seed_flows(ctx: RunContext, cfg: FlowConfig,
+               problems: dict[int, tuple[Tensor, Tensor, nn.Module, Tensor]]) -> dict[int, Trajectory]:
+    """Each seed's flow from its point of Γ (:func:`flow_stage`) over ``cfg``'s horizon and records."""
+    return {s: flow_stage(ctx, f"flow_s{s}", model, x, y, w0, t_end=cfg.t_end, dt=cfg.flow_dt,
+                          n_records=cfg.n_records) for s, (x, y, model, w0) in problems.items()}
 
 
 def seed_problem(ctx: RunContext, cfg: TeacherStudentConfig, seed: int) -> tuple[Tensor, Tensor, nn.Module, Tensor]:

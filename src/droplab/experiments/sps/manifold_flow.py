@@ -24,19 +24,19 @@ import numpy as np
 import torch
 from scipy import stats
 
-from droplab._checks import check_int, check_positive
+from droplab._checks import check_positive
 from droplab.dynamics import FlatModel
 from droplab.experiments.claims import load_claims
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
-from droplab.experiments.sps.common import PAPER, TeacherStudentConfig, flow_stage, seed_chains, seed_problem
+from droplab.experiments.sps.common import PAPER, FlowConfig, seed_chains, seed_flows, seed_problem
 
 SPECS = load_claims(__package__)
 
 
 @dataclass
-class ManifoldFlowConfig(TeacherStudentConfig):
+class ManifoldFlowConfig(FlowConfig):
     """``ratios``: the grid of r = α/σ² (strictly decreasing); σ = ``sigma_max`` (r/r_0)^``sigma_power``,
     α = r σ². A seed meets the regime when every chain's training MSE stays ≤ ``max_loss`` (the chains
     stay in the neighbourhood U of Γ where the theorem holds), the finest chain is closer to the flow
@@ -48,10 +48,6 @@ class ManifoldFlowConfig(TeacherStudentConfig):
     ratios: tuple[float, ...] = (0.25, 0.25 / 10**0.5, 0.025, 0.025 / 10**0.5, 0.0025)
     sigma_max: float = 0.4
     sigma_power: float = 0.125
-    t_end: float = 1.0
-    n_records: int = 11
-    flow_dt: float = 0.02
-    max_loss: float = 0.05
 
     PROFILES = {
         "smoke": {"n_train": 5, "dim": 3, "hidden": (8,), "ratios": (0.25, 0.079, 0.025), "t_end": 0.2,
@@ -70,10 +66,6 @@ class ManifoldFlowConfig(TeacherStudentConfig):
             raise ValueError(f"ratios must decrease strictly (Theorem 1: alpha/sigma^2 -> 0), got {self.ratios}")
         check_positive("sigma_max", self.sigma_max)
         check_positive("sigma_power", self.sigma_power)
-        check_positive("t_end", self.t_end)
-        check_positive("flow_dt", self.flow_dt)
-        check_positive("max_loss", self.max_loss)
-        check_int("n_records", self.n_records, minimum=2)
 
     def grid(self) -> list[tuple[float, float, float]]:
         """The (r, α, σ) triples: α, σ and r = α/σ² all decrease along the grid."""
@@ -93,8 +85,7 @@ THEOREM1 = SPECS["sps-theorem1-convergence"]
 def run(cfg: ManifoldFlowConfig, ctx: RunContext) -> None:
     seeds, grid = ctx.seeds(), cfg.grid()
     problems = {s: seed_problem(ctx, cfg, s) for s in seeds}
-    flows = {s: flow_stage(ctx, f"flow_s{s}", p[2], p[0], p[1], p[3], t_end=cfg.t_end, dt=cfg.flow_dt,
-                           n_records=cfg.n_records) for s, p in problems.items()}
+    flows = seed_flows(ctx, cfg, problems)
     chains = [(s, g) for s in seeds for g in grid]  # seed-major
 
     paths = ctx.stage("dropout_gd_chains", lambda: seed_chains(  # (seeds × grid, records, P)

@@ -34,10 +34,10 @@ from droplab.experiments.run import RunContext
 from droplab.experiments.sps.common import (
     MSE,
     PAPER,
-    TeacherStudentConfig,
-    flow_stage,
+    FlowConfig,
     on_manifold,
     seed_chains,
+    seed_flows,
     seed_problem,
     student,
     teacher_data,
@@ -48,17 +48,13 @@ SPECS = load_claims(__package__)
 
 
 @dataclass
-class RegularizerConfig(TeacherStudentConfig):
-    """``closed_form_rtol``: the check's tolerance (float64 round-off of two exact computations); a seed
-    meets the decay claim's regime when dropout GD's training MSE stays ≤ ``max_loss``."""
+class RegularizerConfig(FlowConfig):
+    """Dropout GD's step ``alpha`` and noise ``sigma``; ``closed_form_rtol``: the check's tolerance (float64
+    round-off of two exact computations)."""
 
     alpha: float = 0.01
     sigma: float = 0.25
-    t_end: float = 1.0
-    n_records: int = 11
-    flow_dt: float = 0.02
     closed_form_rtol: float = 1e-8
-    max_loss: float = 0.05
 
     PROFILES = {
         "smoke": {"n_train": 5, "dim": 3, "hidden": (8,), "t_end": 0.2, "n_records": 3, "flow_dt": 0.05,
@@ -69,7 +65,7 @@ class RegularizerConfig(TeacherStudentConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("alpha", "sigma", "t_end", "flow_dt", "closed_form_rtol", "max_loss"):
+        for name in ("alpha", "sigma", "closed_form_rtol"):
             check_positive(name, getattr(self, name))
 
 
@@ -100,8 +96,7 @@ def run(cfg: RegularizerConfig, ctx: RunContext) -> None:
     ctx.check(CLOSED_FORM, worst <= cfg.closed_form_rtol,
               {"max_rel_error": worst, "rel_errors": [r["rel_error"] for r in rows]})
 
-    flows = {s: flow_stage(ctx, f"flow_s{s}", p[2], p[0], p[1], p[3], t_end=cfg.t_end, dt=cfg.flow_dt,
-                           n_records=cfg.n_records) for s, p in problems.items()}
+    flows = seed_flows(ctx, cfg, problems)
     ctx.check(FLOW_DESCENT, all(bool((f.laplacian[1:] <= f.laplacian[:-1]).all()) and float(f.loss.max()) <= 1e-12
                                 for f in flows.values()),
               {"flow_laplacian_start": [float(f.laplacian[0]) for f in flows.values()],
