@@ -4,7 +4,7 @@ The paper trains 784-1200-1200-1200-1200-10 logistic units on MNIST with keep 0.
 0.5 at the hidden layers, then samples 10,000 dropout sub-networks for each of 10 inputs. ``quick``
 runs the same kind of net on real MNIST digits (``mnist-5k``: 4,000 training images, 784 inputs):
 784-256-256-256-256-10, the widest four hidden layers that fit the quick budget (both experiments
-≤ 300 CPU-seconds single-threaded for 3 seeds; 512 units cost twice as much per step), Adam for
+≤ 300 CPU-seconds single-threaded for 3 seeds, measured 203 s; 512 units cost twice as much per step), Adam for
 2,000 steps, 2,000 sub-networks per input. One training per seed, with log-spaced parameter
 snapshots (one optimizer through the run), serves both experiments (``train_stage``: identical
 config ⇒ trained once); the Monte Carlo statistics of every hidden layer are one resumable stage.
