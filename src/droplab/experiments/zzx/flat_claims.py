@@ -43,6 +43,7 @@ def flat_claims(fig: str, model: str, gated: bool, substitute: str = "",
     return flatter, better
 
 
+MNIST_5K = "mnist-5k (4,000 real MNIST training images, offline) for the full MNIST training set"
 FACTOR = ClaimSpec(
     id="zzx-fig1a-factor-robust", kind="claim", where="Definition 2 (Remark), Fig. 1(a)",
     statement="The flatness comparison of the FNN minima does not depend on Definition 2's pre-factor 2.",
@@ -54,11 +55,11 @@ FACTOR = ClaimSpec(
         op=">", threshold=0.0,
         reading="'not sensitive' read as: the dropout minimum is flatter by Definition 2 at every pre-factor "
                 "(the sign of the comparison holds at 1.5, 2 and 3); the widths at each factor are reported."),
-    regime="both nets reach evaluation-mode training loss ≤ near_zero (as Fig. 1(a))")
+    regime="both nets reach evaluation-mode training loss ≤ near_zero (as Fig. 1(a))", substitute=MNIST_5K)
 
 
 _IMAGES = "mnist-5k (real MNIST digits, 1×28×28) for CIFAR"
-FIG1A = (*flat_claims("1a", "FNN", gated=True, granularity="layer"), FACTOR)
+FIG1A = (*flat_claims("1a", "FNN", gated=True, granularity="layer", substitute=MNIST_5K), FACTOR)
 FIG1B = flat_claims("1b", "VGG-9", gated=True, substitute=f"{_IMAGES}-10 (512 images, as the paper's first 2,048)")
 FIG1C = flat_claims("1c", "ResNet-20", gated=False, substitute=f"{_IMAGES}-100 (512 images: a data-starved net)")
 FIG1D = flat_claims("1d", "transformer", gated=False,
