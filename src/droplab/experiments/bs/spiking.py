@@ -170,10 +170,23 @@ LEARNING = ClaimSpec(
     regime="both nets learn: test accuracy ≥ 0.5 for each (chance is 0.1), so that 'used during learning' is tested "
            "on nets that learned")
 VARIANCES = ClaimSpec(
-    id="bs-spiking-variances", kind="check", where="§10.1, eqs. 135–138",
-    statement="The signal variances differ: the spiking one is larger when r > O, the dropout one when r < O.",
-    check="over hidden (input, unit) pairs with |r − E(O)| > tie, the Monte Carlo ordering of Var Δ agrees with "
-          "'spiking larger iff r > E(O)' in ≥ 95% of pairs, every seed (eqs. 136 and 138 are exact variances)")
+    id="bs-spiking-variances", kind="check", where="§10.1, eqs. 135 and 137 (fixed O)",
+    statement="At a fixed activity O the signal variances differ: the spiking one r²O(1 − O) is larger when r > O, "
+              "the dropout one O²r(1 − r) when r < O.",
+    check="in hidden layer 1, where O is fixed for a fixed input (no input noise: the condition 'for fixed O' of "
+          "eqs. 135 and 137), over (input, unit) pairs with |r − O| > tie, the Monte Carlo ordering of Var Δ agrees "
+          "with 'spiking larger iff r > O' in ≥ 95% of pairs, every seed. Deeper layers, where O varies with the "
+          "masks below, are checked against eqs. 136 and 138 instead (bs-spiking-eq136-138).")
+AVERAGED = ClaimSpec(
+    id="bs-spiking-eq136-138", kind="check", where="§10.1, eqs. 136 and 138",
+    statement="Averaged over spiking / dropout configurations, the signal variances are r²E(O)(1 − E(O)) (spiking) "
+              "and r Var(O) + E(O)² r(1 − r) (dropout).",
+    check="in every hidden layer and seed, Σ|Var_MC Δ − eq.| / Σ eq. ≤ 0.1 over (input, unit) pairs. Both equations "
+          "are exact (a spike of size r with probability O is a Bernoulli(E O) draw once O is averaged; the dropout "
+          "signal has E δ²O² = r E O²), so the error is Monte Carlo only: a sample variance of n draws of a "
+          "two-point signal has relative SE √((κ − 1)/n), κ = (1 − 3p(1 − p))/(p(1 − p)) its kurtosis, about 0.03 "
+          "at n = 2,000 for p ∈ [0.2, 0.8] and 0.1 at p = 0.05; 0.1 is above the error of every unit weighted by "
+          "its variance and far below the 50–100% a wrong formula gives.")
 
 
 def _one_seed(cfg: SpikingConfig, ctx: RunContext, seed: int) -> dict[str, Any]:
@@ -207,10 +220,12 @@ def _one_seed(cfg: SpikingConfig, ctx: RunContext, seed: int) -> dict[str, Any]:
             row["eq136_rel_err"] = float((var_spike - pred_spike).abs().sum() / pred_spike.sum())
             row["eq138_rel_err"] = float((var_drop - pred_drop).abs().sum() / pred_drop.sum())
             decided = (cfg.r - eo_d).abs() > cfg.tie
-            predicted = cfg.r > eo_d  # spiking variance larger iff r > O (§10.1)
+            predicted = cfg.r > eo_d  # spiking variance larger iff r > O (eqs. 135, 137: r²O(1−O) vs O²r(1−r))
             observed = var_spike > var_drop
-            agree += int((predicted == observed)[decided].sum())
-            counted += int(decided.sum())
+            row["order_agreement"] = float((predicted == observed)[decided].double().mean())
+            if k == 0:  # O is fixed for a fixed input only in the first hidden layer (no input noise)
+                agree += int((predicted == observed)[decided].sum())
+                counted += int(decided.sum())
             row["spike_var_larger_fraction"] = float(observed.double().mean())
             row["mean_activity"] = float(eo_d.mean())
         rows.append(row)
@@ -223,7 +238,7 @@ def _one_seed(cfg: SpikingConfig, ctx: RunContext, seed: int) -> dict[str, Any]:
     paper=PAPER,
     reproduces="§10.1, Fig. 10.2, eqs. 125–138: spiking vs dropout vs deterministic networks, same weights",
     config=SpikingConfig,
-    claims=[MEANS, VARIANCES, LEARNING],
+    claims=[MEANS, VARIANCES, AVERAGED, LEARNING],
 )
 def run(cfg: SpikingConfig, ctx: RunContext) -> None:
     per = {s: _one_seed(cfg, ctx, s) for s in ctx.seeds()}
@@ -268,9 +283,12 @@ def run(cfg: SpikingConfig, ctx: RunContext) -> None:
               measured={**last, "test_acc": [res["metrics"]["test_acc"] for res in per.values()]})
     frac = [res["agree"] / res["counted"] if res["counted"] else None for res in per.values()]
     ctx.check(VARIANCES, all(f is not None and f >= 0.95 for f in frac),
-              {"agreement": frac, "pairs": [res["counted"] for res in per.values()],
-               **{f"{q}_rel_err": [r[f"{q}_rel_err"] for res in per.values() for r in res["rows"]
-                                   if "eq136_rel_err" in r] for q in ("eq136", "eq138")}})
+              {"agreement_layer1": frac, "pairs": [res["counted"] for res in per.values()],
+               "agreement_by_layer_reported": [[r["order_agreement"] for r in res["rows"] if "order_agreement" in r]
+                                               for res in per.values()]})
+    rel = {q: [r[f"{q}_rel_err"] for res in per.values() for r in res["rows"] if "eq136_rel_err" in r]
+           for q in ("eq136", "eq138")}
+    ctx.check(AVERAGED, max(max(v) for v in rel.values()) <= 0.1, {f"{q}_rel_err": v for q, v in rel.items()})
     acc = {k: [res[m]["test_acc"] for res in per.values()] for k, m in (("dropout", "metrics"),
                                                                          ("spiking", "spiking_metrics"))}
     ctx.log(test_acc_spiking_trained=acc["spiking"])
