@@ -144,3 +144,14 @@ def test_detrend_removes_a_linear_drift_and_keeps_the_noise():
     eps = eps - basis @ torch.linalg.lstsq(basis, eps).solution  # make ε orthogonal to 1 and k
     drift = 3.0 + 0.7 * k * torch.arange(1, d + 1, dtype=torch.float64)
     torch.testing.assert_close(detrend(drift + eps), eps)
+
+
+def test_trajectory_with_adam_takes_adam_steps(setup):
+    # Adam's first step from fresh moments is lr · g / (|g| + eps) = lr · sign(g) per coordinate (0 where g = 0)
+    model, data = setup
+    start = dict(model.named_parameters())["net.2.bias"].detach().clone()
+    t = trajectory_samples(model, CE, data, 3, ["net.2.bias"], lr=0.01, optimizer="adam",
+                           generator=torch.Generator().manual_seed(0))
+    step = (t.samples[0] - start).abs()
+    assert ((step - 0.01).abs() < 1e-6).any() and ((step < 1e-6) | ((step - 0.01).abs() < 1e-6)).all()
+    assert t.loss == "dropout adam steps"

@@ -239,12 +239,15 @@ class _Clock:
 
 def trajectory_samples(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], n_samples: int,
                        params: Sequence[str | Tensor] | None = None, *, lr: float,
-                       generator: torch.Generator | None = None, every: int = 1) -> NoiseSamples:
-    """S_para (§3.4.1): the block after each of N·``every`` full-batch GD steps with dropout (every ``every``-th).
+                       generator: torch.Generator | None = None, every: int = 1,
+                       optimizer: str = "gd") -> NoiseSamples:
+    """S_para (§3.4.1): the block after each of N·``every`` full-batch steps with dropout (every ``every``-th).
 
-    Training runs on a deep copy of ``model`` whose noise layers draw from ``generator`` (None: their
-    own generators, else torch's global RNG as :func:`droplab.training.fit` seeds it, seed 0); the
-    caller's model and global RNG state are unchanged.
+    The steps are GD at ``lr`` (``optimizer="gd"``), or another optimizer of
+    :class:`~droplab.training.TrainConfig` started afresh at constant ``lr`` (ZZX train their
+    transformer with Adam). Training runs on a deep copy of ``model`` whose noise layers draw from
+    ``generator`` (None: their own generators, else torch's global RNG as :func:`droplab.training.fit`
+    seeds it, seed 0); the caller's model and global RNG state are unchanged.
     """
     check_int("n_samples", n_samples, minimum=2)
     check_int("every", every, minimum=1)
@@ -255,6 +258,6 @@ def trajectory_samples(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Te
     record = RecordParameters(every, params=lambda m: [twin_named[k] for k in names])
     x, y = check_data("data", data)
     with torch.random.fork_rng(), lend_generator(twin, generator):  # fit reseeds the global RNG
-        fit(twin, loss_fn, x, y, TrainConfig(optimizer="gd", lr=lr, steps=n_samples * every), callbacks=[record])
-    return NoiseSamples(record.trajectory(), tuple(names), "trajectory", "dropout GD steps")
+        fit(twin, loss_fn, x, y, TrainConfig(optimizer=optimizer, lr=lr, steps=n_samples * every), callbacks=[record])
+    return NoiseSamples(record.trajectory(), tuple(names), "trajectory", f"dropout {optimizer} steps")
 

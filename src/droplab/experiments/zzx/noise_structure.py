@@ -9,7 +9,9 @@ The paper's "dropout rate" p is the keep probability; droplab's drop probability
 
 Every experiment here trains the same nets through :func:`trained_nets` (one per (keep, lr) pair and
 seed, in ``record_every``-step chunks through ``train_stage``) and draws the same samples through a
-shared stage, so one ``reproduce`` trains and samples once for all of them.
+shared stage, so one ``reproduce`` trains and samples once for all of them. The measurements are
+those of :mod:`~droplab.experiments.zzx.noise_measures`, shared with the ResNet-20 and transformer
+rows (:mod:`~droplab.experiments.zzx.noise_nets`).
 """
 
 from __future__ import annotations
@@ -25,35 +27,35 @@ from droplab._checks import check_probability
 from droplab._params import layer_block
 from droplab.data import Dataset
 from droplab.experiments.claims import ClaimSpec, Criterion
-from droplab.experiments.common import load_task, tensor_digest, train_stage
-from droplab.experiments.config import ExperimentConfig
+from droplab.experiments.common import load_task, train_stage
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
-from droplab.landscape import block_hessian, direction_flatness, direction_from_vector
-from droplab.models import FNN
-from droplab.noise_structure import (
-    detrend,
-    gradient_samples,
-    pca,
-    power_law_fit,
-    projected_variance,
-    trajectory_samples,
+from droplab.experiments.zzx.noise_measures import (
+    CLEARER_QUOTE,
+    CLEARER_READING,
+    FIG2_QUOTE,
+    FIG3_QUOTE,
+    KINDS,
+    PAPER,
+    TITLES,
+    SamplingConfig,
+    accuracy_gate,
+    hessian_spectrum,
+    hessian_variance,
+    noise_samples,
+    slope_claim,
+    variance_flatness,
 )
+from droplab.models import FNN
 from droplab.training import TrainConfig
 
-PAPER = "Zhang, Zhou & Xu 2024"
 CE = nn.functional.cross_entropy
-KINDS = ("gradient", "trajectory")
 
 
 @dataclass
-class NoiseConfig(ExperimentConfig):
-    """FNN in-50-50-out, dropout (keep p) after hidden layer 2, full-batch GD; one net per (keep, lr) and seed.
-
-    ``n_samples`` gradient samples S_grad at the trained θ; ``n_trajectory`` further dropout GD steps
-    give S_para, detrended (the drift of continued training removed). ``min_train_acc``: §6's "when
-    the accuracy is nearly 100%"."""
+class NoiseConfig(SamplingConfig):
+    """FNN in-50-50-out, dropout (keep p) after hidden layer 2, full-batch GD; one net per (keep, lr) and seed."""
 
     dataset: str = "mnist-5k"
     n_train: int | None = None
@@ -61,15 +63,6 @@ class NoiseConfig(ExperimentConfig):
     pairs: tuple[tuple[float, float], ...] = ((0.8, 0.5), (0.5, 0.5))
     steps: int = 400
     record_every: int = 100
-    n_samples: int = 500
-    n_trajectory: int = 100
-    n_directions: int = 12
-    radius: float = 40.0
-    max_radius: float = 2560.0
-    chunk: int = 32
-    n_boot: int = 200
-    flat_tol: float = 1e-2  # relative bisection tolerance of each width end (interval_flatness)
-    min_train_acc: float = 0.97
 
     PROFILES = {
         "smoke": {"n_train": 200, "hidden": (12, 12), "pairs": ((0.8, 0.5),), "steps": 40, "record_every": 20,
@@ -80,14 +73,13 @@ class NoiseConfig(ExperimentConfig):
     }
 
     def validate(self) -> None:
+        super().validate()
         for i, (keep, lr) in enumerate(self.pairs):
             check_probability(f"pairs[{i}] keep", keep, low_open=True, high_open=False)
             if lr <= 0:
                 raise ValueError(f"pairs[{i}] lr must be > 0, got {lr}")
         if self.steps % self.record_every:
             raise ValueError(f"steps ({self.steps}) must be a multiple of record_every ({self.record_every})")
-        if self.max_radius < self.radius:
-            raise ValueError(f"max_radius must be ≥ radius ({self.radius}), got {self.max_radius}")
 
 
 def hidden_block(model: nn.Module) -> list[str]:
@@ -118,75 +110,17 @@ def trained_nets(cfg: NoiseConfig, ctx: RunContext, seed: int,
         yield keep, lr, model, {**metrics, "train": train}
 
 
-def noise_samples(cfg: NoiseConfig, ctx: RunContext, model: FNN, train: Dataset, lr: float,
-                  seed: int) -> dict[str, torch.Tensor]:
-    """S_grad (θ frozen, fresh masks) and detrended S_para (further dropout GD steps) of the block, shared."""
-    data, block = (train.x, train.y), hidden_block(model)
-    key = {"what": "zzx-noise-samples", "model": repr(model), "state": tensor_digest(*model.state_dict().values()),
-           "data": tensor_digest(train.x, train.y), "n_samples": cfg.n_samples, "n_trajectory": cfg.n_trajectory,
-           "lr": lr, "seed": seed, "chunk": cfg.chunk}
-
-    def compute() -> dict[str, torch.Tensor]:
-        g = gradient_samples(model, CE, data, cfg.n_samples, block, generator=torch.Generator().manual_seed(seed),
-                             chunk=cfg.chunk)
-        t = trajectory_samples(model, CE, data, cfg.n_trajectory, block, lr=lr,
-                               generator=torch.Generator().manual_seed(seed + 1))
-        return {"gradient": g.samples, "trajectory": detrend(t.samples)}
-
-    return ctx.shared_stage(f"samples_{len(block)}_lr{lr}_s{seed}", key, compute)
-
-
-def accuracy_gate(cfg: NoiseConfig, metrics: list[dict[str, Any]]) -> tuple[bool, str]:
-    """§6's regime: every net at ≥ ``min_train_acc`` training accuracy."""
-    worst = min(m["train_acc"] for m in metrics)
-    return worst >= cfg.min_train_acc, (f"a net stayed at {100 * worst:.1f}% training accuracy; §6 samples 'when "
-                                        f"the accuracy is nearly 100%' (gate {100 * cfg.min_train_acc:.0f}%)")
-
-
-def bounded_widths(model: nn.Module, data: tuple, dirs: list, cfg: NoiseConfig) -> tuple[torch.Tensor, int]:
-    """Definition 2's F_v (factor 2) per direction, the search radius widened ×4 up to ``max_radius`` until
-    bounded; directions still unbounded are censored (NaN, left out of any fit) and counted."""
-    widths = torch.full((len(dirs),), float("nan"))
-    todo, radius = list(range(len(dirs))), cfg.radius
-    while todo and radius <= cfg.max_radius:
-        found = direction_flatness(model, CE, data, [dirs[i] for i in todo], radius=radius, tol=cfg.flat_tol,
-                                   initial=cfg.radius / 64)
-        for i, fl in zip(todo, found):
-            if fl.bounded:
-                widths[i] = fl.width
-        todo = [i for i, fl in zip(todo, found) if not fl.bounded]
-        radius *= 4
-    return widths, len(todo)
-
-
-def slope_claim(fig: str, where: str, kind: str, sign: int, statement: str, quote: str, paper_value: str,
-                reading: str) -> ClaimSpec:
-    """A sign claim on the log–log Theil–Sen slope, the worst (keep, lr) pair per seed."""
-    side = "largest" if sign < 0 else "smallest"
-    return ClaimSpec(
-        id=f"zzx-fig{fig}-{kind}", kind="claim", where=where, statement=statement, quote=quote,
-        paper_value=paper_value,
-        criterion=Criterion(quantity=f"the {side} over (keep, lr) pairs of the log–log Theil–Sen slope "
-                                     f"({'S_grad' if kind == 'gradient' else 'detrended S_para'}), per seed",
-                            op="<" if sign < 0 else ">", threshold=0.0, reading=reading),
-        method="t", regime="every net trained by dropout GD to ≥ min_train_acc training accuracy (§6: 'when the "
-                           "accuracy is nearly 100%')")
-
-
-_FIG2_QUOTE = ("for different learning rates and dropout rates, there is an inverse relationship between the interval "
-               "flatness ... and the dropout variance ... Overall, we can observe the negative correlation between the "
-               "variance and flatness in Fig. 2.")
 FIG2 = {
     "gradient": slope_claim(
         "2", "Fig. 2(d), §6.1", "gradient", -1,
         "Along the PCA directions of the gradient noise, larger variance goes with smaller interval flatness.",
-        _FIG2_QUOTE, "negative slope for every (p, lr) (dashed lines of Fig. 2(d))",
+        FIG2_QUOTE, "negative slope for every (p, lr) (dashed lines of Fig. 2(d))",
         "'inverse relationship' read as a negative slope of log F against log λ for every pair; the paper's "
         "approximate power law is reported (slope, R²), not tested beyond its sign."),
     "trajectory": slope_claim(
         "2", "Fig. 2(a), §6.1", "trajectory", -1,
         "Along the PCA directions of the parameter noise, larger variance goes with smaller interval flatness.",
-        _FIG2_QUOTE, "negative correlation (top line of Fig. 2, noisier than the gradient line)",
+        FIG2_QUOTE, "negative correlation (top line of Fig. 2, noisier than the gradient line)",
         "the paper says of parameter sampling only that the correlation is negative (and that gradient "
         "sampling is clearer, §6.2): the sign, nothing more, for every pair."),
 }
@@ -203,27 +137,22 @@ def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
         n_cens = {k: 0 for k in KINDS}
         for keep, lr, model, m in trained_nets(cfg, ctx, seed):
             metrics.append(m)
-            train = m["train"]
-            samples = noise_samples(cfg, ctx, model, train, lr, seed)
-            block = [dict(model.named_parameters())[k] for k in hidden_block(model)]
+            train, block = m["train"], hidden_block(model)
+            samples = noise_samples(cfg, ctx, model, CE, train, block, lr, seed)
             for ax, kind in zip(axes, KINDS):
-                spectrum = pca(samples[kind], k=min(cfg.n_directions, samples[kind].shape[0] - 1))
-                dirs = [direction_from_vector(model, v, params=block) for v in spectrum.vectors.T]
-                flat, n_out = ctx.stage(f"flatness_{kind}_keep{keep}_lr{lr}_s{seed}",
-                                        lambda d=dirs, mo=model, t=train: bounded_widths(mo, (t.x, t.y), d, cfg))
-                n_cens[kind] += n_out
-                fit = power_law_fit(spectrum.values, flat, n_boot=cfg.n_boot, generator=ctx.generator(seed))
-                worst[kind] = max(worst[kind], fit.slope)
+                rel = variance_flatness(cfg, ctx, f"flatness_{kind}_keep{keep}_lr{lr}_s{seed}", model, CE, train,
+                                        block, samples[kind], seed)
+                n_cens[kind] += rel.censored
+                worst[kind] = max(worst[kind], rel.fit.slope)
                 rows += [{"seed": seed, "kind": kind, "keep": keep, "lr": lr, "lambda": float(la), "flatness": float(f),
-                          "slope": fit.slope, "r2": fit.r2} for la, f in zip(spectrum.values, flat)]
+                          "slope": rel.fit.slope, "r2": rel.fit.r2} for la, f in zip(rel.x, rel.y)]
                 if seed == ctx.seeds()[0]:
-                    ax.loglog(spectrum.values, flat, ".", label=f"keep={keep}, lr={lr} (slope {fit.slope:.2f})")
+                    ax.loglog(rel.x, rel.y, ".", label=f"keep={keep}, lr={lr} (slope {rel.fit.slope:.2f})")
         for kind in KINDS:
             slopes[kind].append(worst[kind])
             censored[kind].append(n_cens[kind])
     for ax, kind in zip(axes, KINDS):
-        ax.set(xlabel="PCA variance λ_i(Σ)", ylabel="interval flatness F along v_i(Σ)",
-               title="S_grad (gradients)" if kind == "gradient" else "S_para (parameters, detrended)")
+        ax.set(xlabel="PCA variance λ_i(Σ)", ylabel="interval flatness F along v_i(Σ)", title=TITLES[kind])
         ax.legend(fontsize=7)
     fig.subplots_adjust(wspace=0.35)
     ctx.table("variance_flatness", rows)
@@ -233,7 +162,7 @@ def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
                f"N = {cfg.n_samples}, parameter samples N = {cfg.n_trajectory} (detrended), on {cfg.dataset}. "
                "Directions whose width the widened radius did not bound are left out.",
                claims=[c.id for c in FIG2.values()])
-    met, why = accuracy_gate(cfg, metrics)
+    met, why = accuracy_gate(cfg.min_train_acc, metrics)
     for kind, spec in FIG2.items():
         ctx.claim(spec, slopes[kind], regime_met=met, regime_reason=why,
                   regime_values={"train_acc": [m["train_acc"] for m in metrics]},
@@ -241,31 +170,26 @@ def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
                             "directions_per_seed": cfg.n_directions * len(cfg.pairs)})
 
 
-_FIG3_QUOTE = ("there is also a power-law relationship between {λ_i(H)} and {Var(Proj_{v_i}(S))} for different dropout "
-               "rates and learning rates, no matter S is sampled from parameters or gradients of parameters.")
 FIG3 = {
     "gradient": slope_claim(
         "3", "Fig. 3(d), §6.2", "gradient", +1,
         "The gradient-noise variance along a Hessian eigenvector grows as a power of its eigenvalue.",
-        _FIG3_QUOTE, "positive slope for every (p, lr) (Fig. 3(d))",
+        FIG3_QUOTE, "positive slope for every (p, lr) (Fig. 3(d))",
         "'power-law relationship ... positive correlation' read as a positive log–log slope for every pair."),
     "trajectory": slope_claim(
         "3", "Fig. 3(a), §6.2", "trajectory", +1,
         "The parameter-noise variance along a Hessian eigenvector grows with its eigenvalue.",
-        _FIG3_QUOTE, "positive correlation (Fig. 3(a), noisier)",
+        FIG3_QUOTE, "positive correlation (Fig. 3(a), noisier)",
         "the sign of the relation for every pair, as for the gradient samples ('no matter S is sampled from "
         "parameters or gradients')."),
 }
 CLEARER = ClaimSpec(
     id="zzx-fig23-gradient-clearer", kind="claim", where="Figs. 2–3, §6.2",
     statement="Gradient sampling shows the power-law relation more clearly than parameter sampling.",
-    quote="as shown in Figs. 2 and 3, we can see that gradient sampling has a more clear linear structure than that "
-          "of parameter sampling.",
-    paper_value="gradient rows straighter than parameter rows",
+    quote=CLEARER_QUOTE, paper_value="gradient rows straighter than parameter rows",
     criterion=Criterion(quantity="paired difference (S_grad − S_para) of the log–log R² of Fig. 3's relation, "
                                  "mean over (keep, lr) pairs, per seed", op=">", threshold=0.0,
-                        reading="'more clear linear structure' read as a higher R² of the straight line in log–log "
-                                "coordinates, on the same eigenvectors of the same net."),
+                        reading=CLEARER_READING),
     regime="every net trained by dropout GD to ≥ min_train_acc training accuracy")
 
 
@@ -281,29 +205,26 @@ def run_hessian_variance(cfg: NoiseConfig, ctx: RunContext) -> None:
         worst, fits = {k: float("inf") for k in KINDS}, {k: [] for k in KINDS}
         for keep, lr, model, m in trained_nets(cfg, ctx, seed):
             metrics.append(m)
-            train = m["train"]
-            samples = noise_samples(cfg, ctx, model, train, lr, seed)
-            h = ctx.stage(f"hessian_keep{keep}_lr{lr}_s{seed}", lambda mo=model, t=train: block_hessian(
-                mo, CE, (t.x, t.y), hidden_block(mo)).matrix)
-            dim = h.shape[0]
-            lam, vecs = torch.linalg.eigh(h)
-            pos = lam > 1e-6 * lam.max()  # Definition 4 on the positive part of the spectrum (log scale)
+            train, block = m["train"], hidden_block(model)
+            samples = noise_samples(cfg, ctx, model, CE, train, block, lr, seed)
+            lam, vecs = ctx.stage(f"hessian_eig_keep{keep}_lr{lr}_s{seed}", lambda mo=model, t=train, b=block:
+                                  hessian_spectrum(mo, CE, t, b, None))
+            dim = vecs.shape[0]
             for ax, kind in zip(axes, KINDS):
-                var = projected_variance(samples[kind], vecs[:, pos])
-                fit = power_law_fit(lam[pos], var, n_boot=cfg.n_boot, generator=ctx.generator(seed))
-                worst[kind] = min(worst[kind], fit.slope)
-                fits[kind].append(fit.r2)
-                rows += [{"seed": seed, "kind": kind, "keep": keep, "lr": lr, "slope": fit.slope, "r2": fit.r2,
-                          "ci_low": fit.ci_low, "ci_high": fit.ci_high, "n": fit.n}]
+                rel = hessian_variance(lam, vecs, samples[kind], cfg.n_boot, ctx.generator(seed))
+                worst[kind] = min(worst[kind], rel.fit.slope)
+                fits[kind].append(rel.fit.r2)
+                rows += [{"seed": seed, "kind": kind, "keep": keep, "lr": lr, "slope": rel.fit.slope,
+                          "r2": rel.fit.r2, "ci_low": rel.fit.ci_low, "ci_high": rel.fit.ci_high, "n": rel.fit.n}]
                 if seed == ctx.seeds()[0]:
-                    ax.loglog(lam[pos], var, ".", ms=2, label=f"keep={keep}, lr={lr} (slope {fit.slope:.2f}, "
-                                                               f"R² {fit.r2:.2f})")
+                    ax.loglog(rel.x, rel.y, ".", ms=2, label=f"keep={keep}, lr={lr} (slope {rel.fit.slope:.2f}, "
+                                                             f"R² {rel.fit.r2:.2f})")
         for kind in KINDS:
             slopes[kind].append(worst[kind])
             r2[kind].append(sum(fits[kind]) / len(fits[kind]))
     for ax, kind in zip(axes, KINDS):
         ax.set(xlabel="Hessian eigenvalue λ_i(H) (evaluation-mode loss)", ylabel="Var(Proj_{v_i(H)} S)",
-               title="S_grad (gradients)" if kind == "gradient" else "S_para (parameters, detrended)")
+               title=TITLES[kind])
         ax.legend(fontsize=7)
     fig.subplots_adjust(wspace=0.35)
     ctx.table("hessian_variance", rows)
@@ -311,7 +232,7 @@ def run_hessian_variance(cfg: NoiseConfig, ctx: RunContext) -> None:
                f"the Hessian's eigenvectors against the eigenvalues (positive part), block D = {dim}, seed "
                f"{ctx.seeds()[0]}; gradient samples N = {cfg.n_samples}, parameter samples N = {cfg.n_trajectory} "
                f"(detrended), on {cfg.dataset}.", claims=[*(c.id for c in FIG3.values()), CLEARER.id])
-    met, why = accuracy_gate(cfg, metrics)
+    met, why = accuracy_gate(cfg.min_train_acc, metrics)
     reg = {"train_acc": [m["train_acc"] for m in metrics]}
     for kind, spec in FIG3.items():
         ctx.claim(spec, slopes[kind], regime_met=met, regime_reason=why, regime_values=reg)
