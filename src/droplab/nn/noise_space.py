@@ -124,7 +124,8 @@ def draw_noise(model: nn.Module, inputs: Tensor, n_draws: int,
     out = {}
     with lend_generator(model, generator):
         for name, layer in named:
-            probe = torch.empty((n_draws * n, *seen[name][0].shape[1:]), dtype=inputs.dtype, device=inputs.device)
+            unit = seen[name][0]  # the layer's own input (floats also when the model takes token ids)
+            probe = torch.empty((n_draws * n, *unit.shape[1:]), dtype=unit.dtype, device=unit.device)
             out[name] = _per_example(name, layer.sample_noise(probe), n_draws, n)
     return out
 
