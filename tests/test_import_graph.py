@@ -161,3 +161,13 @@ def test_analyses_import_other_analyses_only_where_allowed_and_never_private_nam
                 bad.append(f"{where}: analysis {analysis} may not import analysis {other} (add a reason to ALLOWED "
                            "only where it uses the other's result)")
     assert bad == []
+
+
+FOUNDATIONS = ("droplab._checks", "droplab._io", "droplab._params", "droplab._hooks")
+
+
+@pytest.mark.parametrize("foundation", FOUNDATIONS)
+def test_foundations_import_only_other_foundations(foundation):
+    """The floor under ``nn``: a foundation that imported ``nn`` (or anything above) would stack the floors."""
+    above = sorted(t for t in GRAPH[foundation] if t != "droplab" and t not in FOUNDATIONS)
+    assert above == [], f"{foundation} imports {above}"

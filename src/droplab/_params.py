@@ -2,20 +2,17 @@
 
 A *block* is an ordered list of parameter names of a model (ZZX §3.5.2 analyse one layer's weight
 and bias). The analyses work on a block as one flat vector θ_B: :func:`flatten_block` reads it,
-:func:`unflatten_block` splits a flat vector (or a batch of them) back into named tensors, and
-:func:`forward_with` / :func:`block_loss` run the model with the block replaced, in evaluation mode
-or replaying a fixed noise mask, restoring the caller's modes.
+:func:`unflatten_block` splits a flat vector (or a batch of them) back into named tensors
+(:func:`droplab.nn.modes.forward_with` / :func:`~droplab.nn.modes.block_loss` run the model with a
+block replaced, in the noise modes, which live with the noise layers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
-
-from droplab.nn.modes import Masks, evaluation, mc_mode, replay_masks
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """``loss_fn(outputs, targets)`` returning a scalar mean (or sum) over examples."""
@@ -104,29 +101,6 @@ def unflatten_block(model: nn.Module, names: Sequence[str], flat: Tensor) -> dic
                          f"{tuple(flat.shape)}")
     lead = flat.shape[:-1]
     return {k: v.reshape(*lead, *named[k].shape) for k, v in zip(names, torch.split(flat, sizes, dim=-1))}
-
-
-def forward_with(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, mask: Masks | None) -> Tensor:
-    """``model(x)`` with ``params`` in evaluation mode; with ``mask`` the noise layers replay it.
-
-    Other layers (batch norm) stay in evaluation mode either way; the caller's modes are restored.
-    """
-    with evaluation(model), mc_mode(model, mask is not None), replay_masks(model, mask or {}):
-        return functional_call(model, dict(params), (x,))
-
-
-def block_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, names: Sequence[str],
-               mask: Masks | None, weight: float = 1.0) -> Callable[[Tensor], Tensor]:
-    """``flat ↦ weight · loss_fn(model(x), y)`` with the block set to ``flat``, the rest of θ frozen."""
-    base = {k: v.detach() for k, v in model.named_parameters()}
-
-    def f(flat: Tensor) -> Tensor:
-        value = loss_fn(forward_with(model, {**base, **unflatten_block(model, names, flat)}, x, mask), y)
-        if value.dim() != 0:
-            raise ValueError(f"loss_fn must return a scalar mean over examples, got shape {tuple(value.shape)}")
-        return value * weight
-
-    return f
 
 
 def linear_block_module(model: nn.Module, names: Sequence[str]) -> tuple[nn.Linear, bool] | None:

@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-from droplab._params import block_loss
 from droplab.landscape import (
     block_hessian,
     expected_hessian,
@@ -17,6 +16,7 @@ from droplab.landscape import (
     loss_masks,
 )
 from droplab.models import FNN
+from droplab.nn.modes import block_loss
 
 CE = nn.functional.cross_entropy
 BLOCK = ["net.2.weight", "net.2.bias"]

@@ -1,6 +1,6 @@
 """Loss landscape: directions, profiles, interval flatness and curvature (see docs/landscape.md)."""
 
-from droplab._params import flatten_block, forward_with, parameter_block
+from droplab._params import flatten_block, parameter_block
 from droplab.landscape.blocks import BlockHessian
 from droplab.landscape.directions import (
     GRANULARITIES,
@@ -14,6 +14,7 @@ from droplab.landscape.hessian import METHODS, block_hessian, expected_hessian
 from droplab.landscape.operator import HessianOperator, hessian_operator
 from droplab.landscape.profiles import loss_at, loss_profile, loss_surface
 from droplab.landscape.spectra import Eigenpairs, TraceEstimate, hessian_eigenpairs, hutchinson_trace
+from droplab.nn.modes import forward_with
 from droplab.nn.noise_space import LOSSES, loss_masks
 
 __all__ = [

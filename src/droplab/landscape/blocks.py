@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from droplab._checks import check_int
-from droplab._params import Masks
+from droplab.nn.modes import Masks
 
 
 def slice_masks(masks: Masks | None, lo: int, hi: int) -> Masks | None:

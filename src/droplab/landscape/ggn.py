@@ -9,17 +9,10 @@ from torch import Tensor, nn
 from torch.func import jacrev
 
 from droplab._checks import check_data
-from droplab._params import (
-    MAX_DENSE_ENTRIES,
-    LossFn,
-    Masks,
-    dense_block,
-    flatten_block,
-    forward_with,
-    unflatten_block,
-)
+from droplab._params import MAX_DENSE_ENTRIES, LossFn, dense_block, flatten_block, unflatten_block
 from droplab.landscape.blocks import BlockHessian, chunks, mean_and_stderr, slice_masks
 from droplab.landscape.hessian import per_example_hessians
+from droplab.nn.modes import Masks, forward_with
 from droplab.nn.noise_space import loss_masks
 
 

@@ -19,17 +19,9 @@ from torch.func import grad, jacrev, vjp, vmap
 
 from droplab._checks import check_choice, check_data
 from droplab._hooks import record_inputs, record_outputs
-from droplab._params import (
-    MAX_DENSE_ENTRIES,
-    LossFn,
-    Masks,
-    block_loss,
-    dense_block,
-    flatten_block,
-    forward_with,
-    linear_block_module,
-)
+from droplab._params import MAX_DENSE_ENTRIES, LossFn, dense_block, flatten_block, linear_block_module
 from droplab.landscape.blocks import BlockHessian, chunks, mean_and_stderr, slice_masks
+from droplab.nn.modes import Masks, block_loss, forward_with
 from droplab.nn.noise_space import loss_masks
 
 METHODS = ("auto", "kron", "jacrev")

@@ -15,8 +15,9 @@ from torch import Tensor, nn
 from torch.func import grad, vjp, vmap
 
 from droplab._checks import check_data, check_int
-from droplab._params import LossFn, Masks, block_loss, block_size, flatten_block, parameter_block
+from droplab._params import LossFn, block_size, flatten_block, parameter_block
 from droplab.landscape.blocks import chunks, slice_masks
+from droplab.nn.modes import Masks, block_loss
 from droplab.nn.noise_space import loss_masks
 
 

@@ -12,18 +12,22 @@ Three modes, each a context manager that restores the caller's state on exit (an
 
 :func:`record_masks` captures the noise each layer drew; :func:`replay_masks` makes the layers
 reuse given noise, so that a train-mode dropout net becomes a deterministic function of its
-parameters (what curvature tools need) or of a noise variable (what the noise Laplacian needs).
+parameters (what curvature tools need) or of a noise variable (what the noise Laplacian needs):
+:func:`forward_with` runs the model so with a parameter block replaced, :func:`block_loss` is the
+loss as a function of that block.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.func import functional_call
 
 from droplab._checks import check_generator
+from droplab._params import LossFn, unflatten_block
 from droplab.nn.base import NoiseLayer
 
 Masks = Mapping[str, torch.Tensor]
@@ -150,3 +154,26 @@ def replay_masks(model: nn.Module,
     replays = [value if isinstance(value, torch.Tensor) else list(value) for value in masks.values()]
     with _setting(layers, "_replay", replays), _setting(layers, "_replay_name", list(masks)):
         yield model
+
+
+def forward_with(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, mask: Masks | None) -> Tensor:
+    """``model(x)`` with ``params`` in evaluation mode; with ``mask`` the noise layers replay it.
+
+    Other layers (batch norm) stay in evaluation mode either way; the caller's modes are restored.
+    """
+    with evaluation(model), mc_mode(model, mask is not None), replay_masks(model, mask or {}):
+        return functional_call(model, dict(params), (x,))
+
+
+def block_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, names: Sequence[str],
+               mask: Masks | None, weight: float = 1.0) -> Callable[[Tensor], Tensor]:
+    """``flat ↦ weight · loss_fn(model(x), y)`` with the block set to ``flat``, the rest of θ frozen."""
+    base = {k: v.detach() for k, v in model.named_parameters()}
+
+    def f(flat: Tensor) -> Tensor:
+        value = loss_fn(forward_with(model, {**base, **unflatten_block(model, names, flat)}, x, mask), y)
+        if value.dim() != 0:
+            raise ValueError(f"loss_fn must return a scalar mean over examples, got shape {tuple(value.shape)}")
+        return value * weight
+
+    return f

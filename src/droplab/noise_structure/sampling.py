@@ -31,9 +31,9 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from droplab._checks import check_choice, check_data, check_int, check_positive
-from droplab._params import LossFn, forward_with, linear_block_module, parameter_block
+from droplab._params import LossFn, linear_block_module, parameter_block
 from droplab.nn import NoiseLayer, mc_mode, named_noise_layers, replay_masks
-from droplab.nn.modes import evaluation, lend_generator
+from droplab.nn.modes import evaluation, forward_with, lend_generator
 from droplab.nn.noise_space import draw_noise
 from droplab.noise_structure.dense_tail import dense_tail_gradients
 from droplab.training import TrainConfig, fit

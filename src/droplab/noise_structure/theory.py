@@ -28,15 +28,9 @@ from torch import Tensor, nn
 from torch.func import grad, jacrev, vmap
 
 from droplab._checks import check_int
-from droplab._params import (
-    dense_block,
-    flatten_block,
-    forward_with,
-    parameter_block,
-    unflatten_block,
-)
+from droplab._params import dense_block, flatten_block, parameter_block, unflatten_block
 from droplab.nn import named_noise_layers
-from droplab.nn.modes import evaluation
+from droplab.nn.modes import evaluation, forward_with
 from droplab.nn.noise_space import draw_noise
 from droplab.regularization import bernoulli_mask_support
 
