@@ -25,10 +25,8 @@ def test_smoke_run(tmp_path, exp_id):
             assert c["verdict"] in VERDICTS and c["quote"] and c["method"] and c["seeds"] and c["values"]
             assert "met" in c["regime"] and len(c["interval"]) == 2 and c["id"] in registered
             assert c["verdict"] != "inconclusive" or c["reason"], "an inconclusive verdict says why"
-        elif c["kind"] == "check":
-            assert c["verdict"] in CHECK_VERDICTS and c["id"] in registered
-        else:  # old criteria not yet registered: shown apart and never counted
-            assert c["kind"] == "unregistered" and c["verdict"] in VERDICTS
+        else:
+            assert c["kind"] == "check" and c["verdict"] in CHECK_VERDICTS and c["id"] in registered
     for f in ctx.figures:
         assert (tmp_path / exp_id / f["png"]).is_file() and (tmp_path / exp_id / f["pdf"]).is_file()
 

@@ -40,7 +40,7 @@ def test_report_scoreboard_claims_then_experiments_then_checks(tmp_path):
     html_path, md_path = write_report([tmp_path], tmp_path / "out", current_hash="abc123")
     md = md_path.read_text()
     assert md.index("## Scoreboard") < md.index("## Claims") < md.index("## exp-a") < md.index("## Verified")
-    assert "| Paper 2024 | 1 | 1 | 1 | 3 | 0 | 0 |" in md
+    assert "| Paper 2024 | 1 | 1 | 1 | 3 | 0 |" in md
     assert "- **profile**: quick" in md and "exp-d" in md and "RuntimeError: boom" in md
     row = next(line for line in md.splitlines() if line.startswith("| **reproduced**"))
     assert "`down`" in row and "negative slope" in row and "(3 seeds)" in row and "[" in row

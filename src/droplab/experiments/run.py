@@ -294,15 +294,6 @@ class RunContext:
         self.figures.append({"name": name, "png": f"figures/{name}.png", "pdf": f"figures/{name}.pdf",
                              "caption": caption, "claims": list(claims)})
 
-    def legacy_claim(self, *, id: str, paper: str, where: str, statement: str, criterion: str,
-                     measured: dict[str, Any], outcome: bool | None, notes: str = "") -> Record:
-        """An old-style claim whose criterion is not registered: shown apart, never counted (to be removed
-        once every experiment registers its claims)."""
-        verdict = "inconclusive" if outcome is None else "reproduced" if outcome else "not reproduced"
-        return self._record(Record(id=id, kind="unregistered", experiment=self.experiment_id, paper=paper, where=where,
-                                   statement=statement, criterion=criterion, verdict=verdict, reason=notes,
-                                   measured=_io.to_jsonable(measured)))
-
     def seeds(self) -> list[int]:
         """The independent seeds of this run: ``seed, seed + 1, …`` (``n_seeds`` of them)."""
         return [self.config.seed + i for i in range(self.config.n_seeds)]

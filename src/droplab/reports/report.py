@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from droplab import _io
-from droplab.experiments.claims import CHECK_VERDICTS, VERDICTS
+from droplab.experiments.claims import CHECK_VERDICTS, KINDS, VERDICTS
 from droplab.experiments.run import read_run
 
 ROW_VERDICTS = (*VERDICTS, *CHECK_VERDICTS)
@@ -108,7 +108,7 @@ def _fmt(v: Any) -> str:
 
 def measured_text(c: dict[str, Any]) -> str:
     """``estimate [lo, hi] (n seeds, method)`` for a claim; the measured dict for a check."""
-    if c.get("kind") == "check" or c.get("kind") == "unregistered":
+    if c.get("kind") == "check":
         return _fmt(c.get("measured", {}))
     est, iv = c.get("estimate"), c.get("interval") or [None, None]
     if est is None:
@@ -131,13 +131,14 @@ def _claims(runs: Sequence[RunRecord], kind: str) -> list[dict[str, Any]]:
 
 
 def scoreboard(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """Per paper: claims by verdict and checks by outcome (unregistered legacy records apart)."""
+    """Per paper: claims by verdict and checks by outcome (records of any other kind, as old runs may hold,
+    are not counted)."""
     papers: dict[str, dict[str, Any]] = {}
     for r in runs:
         for c in r.claims:
-            row = papers.setdefault(c.get("paper") or r.experiment, {v: 0 for v in (*ROW_VERDICTS, "unregistered")})
-            key = "unregistered" if c.get("kind") == "unregistered" else c["verdict"]
-            row[key] += 1
+            if c.get("kind", "claim") not in KINDS or c["verdict"] not in ROW_VERDICTS:
+                continue
+            papers.setdefault(c.get("paper") or r.experiment, dict.fromkeys(ROW_VERDICTS, 0))[c["verdict"]] += 1
     return [{"paper": p, **counts} for p, counts in sorted(papers.items())]
 
 
@@ -175,7 +176,7 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1300px;margin:1.5em au
 table{border-collapse:collapse;margin:0.6em 0;font-size:0.88em}td,th{border:1px solid #ddd;padding:3px 7px;
 vertical-align:top;text-align:left}th{background:#f3f3f3}.v{font-weight:600;white-space:nowrap}
 .reproduced,.passed{background:#dff3df}.not-reproduced,.failed{background:#f9dcdc}.inconclusive{background:#f6efd2}
-.unregistered{background:#eee}img{max-width:100%}figure{margin:0.8em 0}figcaption{font-size:0.85em;color:#555}
+img{max-width:100%}figure{margin:0.8em 0}figcaption{font-size:0.85em;color:#555}
 .muted{color:#666;font-size:0.85em}details{margin:0.4em 0}summary{cursor:pointer;color:#245}
 .score td{text-align:center}.score td:first-child{text-align:left}h2{border-bottom:1px solid #ccc;margin-top:1.6em}
 code{font-size:0.9em}"""
@@ -186,7 +187,7 @@ def _e(v: Any) -> str:
 
 
 def _claim_row_html(c: dict[str, Any]) -> str:
-    cls = c["verdict"].replace(" ", "-") if c.get("kind") != "unregistered" else "unregistered"
+    cls = c["verdict"].replace(" ", "-")
     reg = regime_text(c)
     why = c.get("reason") or ""
     sub = f" <span class='muted'>(substitute data: {_e(c['substitute'])})</span>" if c.get("substitute") else ""
@@ -220,18 +221,15 @@ def html_page(runs: Sequence[RunRecord], title: str = "droplab reproduction repo
                                      for k, v in header(runs, current_hash)) + "</table>")
     board = scoreboard(runs)
     if board:
-        legacy = any(b["unregistered"] for b in board)
         parts.append("<h2>Scoreboard</h2><p class='muted'>Claims are statements of a paper a measurement could "
                      "contradict; checks are identities that can fail only through a bug and are not counted as "
                      "reproductions.</p><table class='score'><tr><th>paper</th><th>claims reproduced</th>"
-                     "<th>not reproduced</th><th>inconclusive</th><th>checks passed</th><th>checks failed</th>"
-                     + ("<th>unregistered (not counted)</th>" if legacy else "") + "</tr>")
+                     "<th>not reproduced</th><th>inconclusive</th><th>checks passed</th><th>checks failed</th></tr>")
         for b in board:
             cells = [b["reproduced"], b["not reproduced"], b["inconclusive"], b["passed"], b["failed"]]
             classes = ["reproduced", "not-reproduced", "inconclusive", "passed", "failed"]
             parts.append(f"<tr><td>{_e(b['paper'])}</td>" + "".join(
-                f"<td class='{c if n else ''}'>{n}</td>" for c, n in zip(classes, cells))
-                + (f"<td>{b['unregistered']}</td>" if legacy else "") + "</tr>")
+                f"<td class='{c if n else ''}'>{n}</td>" for c, n in zip(classes, cells)) + "</tr>")
         parts.append("</table>")
     claims = _claims(runs, "claim")
     if claims:
@@ -246,10 +244,6 @@ def html_page(runs: Sequence[RunRecord], title: str = "droplab reproduction repo
             f"<td>{_e(r.problem or r.meta.get('error', 'not finished'))}</td></tr>" for r in bad) + "</table>")
     for r in runs:
         parts.append(_experiment_html(r, current_hash))
-    legacy_rows = _claims(runs, "unregistered")
-    if legacy_rows:
-        parts.append("<h2>Unregistered claims (old criteria, not counted)</h2><table>" + _CLAIM_HEAD + "".join(
-            _claim_row_html(c) for c in legacy_rows) + "</table>")
     checks = _claims(runs, "check")
     if checks:
         parts.append("<h2>Verified identities (checks)</h2><p class='muted'>Each proves the code, not the paper."
@@ -328,18 +322,17 @@ def markdown(runs: Sequence[RunRecord], out: Path, title: str = "droplab reprodu
     board = scoreboard(runs)
     if board:
         lines += ["## Scoreboard", "", "| paper | claims reproduced | not reproduced | inconclusive | checks passed "
-                  "| checks failed | unregistered |", "|---|---|---|---|---|---|---|"]
+                  "| checks failed |", "|---|---|---|---|---|---|"]
         lines += [f"| {_md(b['paper'])} | {b['reproduced']} | {b['not reproduced']} | {b['inconclusive']} | "
-                  f"{b['passed']} | {b['failed']} | {b['unregistered']} |" for b in board]
-    claims = _claims(runs, "claim") + _claims(runs, "unregistered")
+                  f"{b['passed']} | {b['failed']} |" for b in board]
+    claims = _claims(runs, "claim")
     if claims:
         lines += ["", "## Claims", "", "| verdict | claim | statement | where | paper's value | measured | regime / "
                   "reason |", "|---|---|---|---|---|---|---|"]
         for c in claims:
-            verdict = c["verdict"] + (" (unregistered)" if c.get("kind") == "unregistered" else "")
             why = " ".join(x for x in (regime_text(c), c.get("reason", "")) if x)
             lines.append("| " + " | ".join(_md(x) for x in (
-                f"**{verdict}**", f"`{c['id']}`", c["statement"], c.get("where", ""), c.get("paper_value") or "—",
+                f"**{c['verdict']}**", f"`{c['id']}`", c["statement"], c.get("where", ""), c.get("paper_value") or "—",
                 measured_text(c), why)) + " |")
     for r in runs:
         shown = r.meta.get("status") == "complete" and not r.problem
