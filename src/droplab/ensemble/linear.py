@@ -32,6 +32,7 @@ from droplab.ensemble.stats import StreamingMoments
 from droplab.models import FNN
 from droplab.nn import BernoulliDropout, DropConnectLinear, NoiseLayer, mc_mode, named_noise_layers, replay_masks
 from droplab.nn.base import noise_shape
+from droplab.nn.laws import bernoulli_support
 from droplab.nn.modes import evaluation
 
 
@@ -316,16 +317,12 @@ def enumerate_subnetworks(model: nn.Module, x: Tensor, *, max_units: int = 20,
     if chunk_size is None:
         chunk_size = max(1, min(n_masks, 2 ** 16 // big_n))
     check_int("chunk_size", chunk_size, minimum=1)
-    log_keep = torch.cat([torch.log1p(-s.drop[g]) for s, g in zip(sites, gates)])
-    log_drop = torch.cat([torch.log(s.drop[g]) for s, g in zip(sites, gates)])
+    keep_gates = torch.cat([1 - s.drop[g].to(torch.float64) for s, g in zip(sites, gates)])
     stats = StreamingMoments(covariance=True)
-    bit = torch.arange(n)
     with evaluation(model), mc_mode(model), torch.no_grad():
         for start in range(0, n_masks, chunk_size):
-            codes = torch.arange(start, min(start + chunk_size, n_masks))
-            bits = ((codes[:, None] >> bit) & 1).to(torch.float64)  # (B, n): 1 = kept
-            prob = (bits @ log_keep + (1 - bits) @ log_drop).exp()
-            b = len(codes)
+            bits, prob = bernoulli_support(keep_gates, start, min(start + chunk_size, n_masks))  # (B, n): 1 = kept
+            b = len(bits)
             masks, offset = {}, 0
             for s, g in zip(sites, gates):
                 keep = torch.ones(b, s.drop.numel(), dtype=torch.float64)

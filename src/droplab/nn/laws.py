@@ -56,6 +56,25 @@ def bernoulli_moments(p: float | Tensor, scale: str = "inverted") -> tuple[float
     return keep * c, p * keep * c * c
 
 
+def bernoulli_support(keep: Tensor, start: int = 0, stop: int | None = None) -> tuple[Tensor, Tensor]:
+    """Masks ``start:stop`` of the 2^d joint keep-masks of d independent units (keep probabilities ``keep``,
+    shape (d,)), and their probabilities Π_u keep_u^{δ_u} (1 − keep_u)^{1−δ_u} (Baldi & Sadowski 2014, eq. 2).
+
+    Mask k is the binary code of k (bit u set: unit u kept); returns ``(bits (K, d), probs (K,))`` in
+    ``keep``'s dtype and device. The exact expectations over masks enumerate with it, in chunks.
+
+    >>> bernoulli_support(torch.tensor([0.5, 0.25]))
+    (tensor([[0., 0.],
+            [1., 0.],
+            [0., 1.],
+            [1., 1.]]), tensor([0.3750, 0.3750, 0.1250, 0.1250]))
+    """
+    d = keep.numel()
+    codes = torch.arange(start, 2**d if stop is None else stop, device=keep.device)
+    bits = ((codes.unsqueeze(1) >> torch.arange(d, device=keep.device)) & 1).to(keep.dtype)
+    return bits, torch.where(bits > 0, keep, 1 - keep).prod(1)
+
+
 def bernoulli_noise(shape: Sequence[int], p: float | Tensor, *, scale: str = "inverted",
                     dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
                     generator: torch.Generator | None = None, key: Tensor | None = None,

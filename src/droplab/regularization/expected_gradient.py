@@ -24,6 +24,7 @@ from torch.func import grad, vmap
 from droplab._checks import check_data, check_int
 from droplab._params import LossFn
 from droplab.nn import BernoulliDropout, named_noise_layers
+from droplab.nn.laws import bernoulli_support
 from droplab.nn.noise_space import draw_noise, noise_space
 from droplab.regularization.laplacian import masked_loss, model_params
 
@@ -96,9 +97,6 @@ def bernoulli_mask_support(model: nn.Module, inputs: Tensor) -> tuple[dict[str, 
     if space.dim > MAX_ENUMERATED_UNITS:
         raise ValueError(f"exact enumeration is over 2^units masks; the model has {space.dim} noise units, "
                          f"at most {MAX_ENUMERATED_UNITS} are allowed (use Monte Carlo)")
-    d = space.dim
-    codes = torch.arange(2**d, device=inputs.device)
-    bits = ((codes.unsqueeze(1) >> torch.arange(d, device=inputs.device)) & 1).to(inputs.dtype)  # (K, d)
     keeps, scales = [], []
     for name, shape in zip(space.names, space.shapes):
         layer = layers[name]
@@ -106,7 +104,7 @@ def bernoulli_mask_support(model: nn.Module, inputs: Tensor) -> tuple[dict[str, 
         keeps.append(keep)
         scales.append(1 / keep if layer.scale == "inverted" else torch.ones_like(keep))
     keep, scale = torch.cat(keeps), torch.cat(scales)
-    probs = torch.where(bits > 0, keep, 1 - keep).prod(1)
+    bits, probs = bernoulli_support(keep)  # (K, d), (K,)
     values = torch.split(bits * scale, space.sizes, dim=1)
     noise = {n: v.reshape(len(bits), *s) for n, s, v in zip(space.names, space.shapes, values)}
     return noise, probs
