@@ -50,7 +50,7 @@ class BackpercolationConfig(ExperimentConfig):
     fixed_p: float = 0.5
     lr: float = 1.0
     lr_ratio: int = 4
-    steps: int = 500
+    steps: int = 300
     batch_size: int = 64
     demo_layers: int = 6
     demo_width: int = 1000
@@ -74,6 +74,12 @@ class BackpercolationConfig(ExperimentConfig):
             raise ValueError("hidden must list at least one hidden width")
 
 
+def orthogonal_layers(n_layers: int, width: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """``n_layers`` random orthogonal ``width × width`` matrices (float64), drawn from ``generator``."""
+    return [torch.linalg.qr(torch.randn(width, width, generator=generator, dtype=torch.float64))[0]
+            for _ in range(n_layers)]
+
+
 def attenuation(
     n_layers: int,
     width: int,
@@ -82,17 +88,16 @@ def attenuation(
     p: float,
     n_passes: int,
     generator: torch.Generator,
+    weights: list[torch.Tensor] | None = None,
 ) -> list[float]:
     """‖signal at layer 1‖ / ‖signal at the output‖ in the reverse net, one value per backward pass.
 
-    Random orthogonal weights (norm-preserving), every node derivative equal to ``derivative``: backprop
+    Random orthogonal weights (norm-preserving; ``weights`` if given, else drawn first from ``generator``),
+    every node derivative equal to ``derivative``: backprop
     multiplies by it, backpercolation by the layer's own factor (:func:`droplab.nn.laws.backpercolation_factor`:
     δ ~ Bernoulli(derivative), adaptive, or Bernoulli(p), fixed).
     """
-    weights = [
-        torch.linalg.qr(torch.randn(width, width, generator=generator, dtype=torch.float64))[0]
-        for _ in range(n_layers)
-    ]
+    weights = orthogonal_layers(n_layers, width, generator) if weights is None else weights
     g = torch.randn(n_passes, width, generator=generator, dtype=torch.float64)
     start = g.norm(dim=1)
     for w in weights:
@@ -193,21 +198,15 @@ def _learned(losses: torch.Tensor) -> bool:
     claims=[ATTENUATION, SMALL_LR, TRAINS],
 )
 def run(cfg: BackpercolationConfig, ctx: RunContext) -> None:
-    demo = ctx.stage(
-        "attenuation",
-        lambda: {
-            rule: attenuation(
-                cfg.demo_layers,
-                cfg.demo_width,
-                cfg.demo_derivative,
-                rule,
-                cfg.fixed_p,
-                cfg.demo_passes,
-                torch.Generator().manual_seed(cfg.seed),
-            )
-            for rule in RULES
-        },
-    )
+    def demo_ratios() -> dict[str, list[float]]:
+        # one draw of the orthogonal weights for every rule; each rule then continues the same random stream
+        g = torch.Generator().manual_seed(cfg.seed)
+        weights, state = orthogonal_layers(cfg.demo_layers, cfg.demo_width, g), g.get_state()
+        return {rule: attenuation(cfg.demo_layers, cfg.demo_width, cfg.demo_derivative, rule, cfg.fixed_p,
+                                  cfg.demo_passes, torch.Generator().set_state(state), weights=weights)
+                for rule in RULES}
+
+    demo = ctx.stage("attenuation", demo_ratios)
     mean_ratio = {rule: sum(v) / len(v) for rule, v in demo.items()}
     ctx.log(**{f"attenuation_{rule}": mean_ratio[rule] for rule in RULES})
 

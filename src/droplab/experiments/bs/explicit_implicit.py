@@ -59,14 +59,14 @@ class ExplicitImplicitConfig(ExperimentConfig):
     steps: int = 300
     batch_size: int = 64
     n_checkpoints: int = 5
-    n_eval: int = 128
-    n_samples: int = 32
+    n_eval: int = 96
+    n_samples: int = 24
     min_z: float = 2.0
 
     PROFILES = {
         "smoke": {"hidden": (8,), "n_train": 200, "steps": 10, "n_checkpoints": 3, "n_eval": 16, "n_samples": 8},
         "paper": {"dataset": "mnist", "hidden": (1200, 1200), "steps": 20000, "batch_size": 128,
-                  "n_checkpoints": 9, "n_eval": 1000, "n_samples": 256},
+                  "n_checkpoints": 9, "n_eval": 1000, "n_samples": 128},
     }
 
     def validate(self) -> None:
