@@ -39,7 +39,7 @@ def main(n_directions: int = 6) -> None:
         opt.step()
     g = torch.Generator().manual_seed(17)
     dirs = [filter_normalized_direction(model, g, "layer") for _ in range(n_directions)]
-    loss0 = float(nn.functional.cross_entropy(model(x), y))
+    loss0 = float(nn.functional.cross_entropy(model(x), y).detach())
     factors, level = (1.5, 2.0, 3.0), 2.5 * loss0
     search = {"radius": 4.0, "tol": 1e-2, "initial": 4.0 / 64}
     print(f"FNN 784-128-128-10, {len(x)} mnist-5k images, {n_directions} directions, factors {factors}, "
