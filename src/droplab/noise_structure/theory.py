@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import grad, jacrev, vmap
+from torch.func import grad, jacfwd, jacrev, vmap
 
 from droplab._checks import check_int
 from droplab._params import dense_block, flatten_block, parameter_block, unflatten_block
@@ -97,14 +97,16 @@ def theorem_matrices(model: nn.Module, data: tuple[Tensor, Tensor], params: Sequ
         xb, yb = x[lo:lo + chunk], y[lo:lo + chunk]
         with torch.no_grad():
             f, fj = parts(theta, xb)
-        jf, jfj = jacrev(lambda t, xb=xb: parts(t, xb))(theta)  # (b, D), (b, m, D)
+        jf, jfj = jacfwd(lambda t, xb=xb: parts(t, xb))(theta)  # (b, D), (b, m, D): D ≪ b·m outputs, forward mode
         b_i = (f - yb) ** 2                      # 2ℓ(f(x_i), y_i)
         a_i = b_i + r * (fj ** 2).sum(1)         # 2 E_η ℓ(f_η(x_i), y_i), exact for f_η = f + Σ_j η_j f^j
-        flat_j = jfj.reshape(-1, dim)
         h1 += jf.T @ jf
-        h2 += flat_j.T @ flat_j
         s1 += jf.T @ (a_i.unsqueeze(1) * jf)
-        s2 += flat_j.T @ (b_i.repeat_interleave(jfj.shape[1]).unsqueeze(1) * flat_j)
+        for j in range(jfj.shape[1]):  # Σ_i ∇f^j_i ∇f^j_iᵀ on the support of ∇f^j: the rest is zero
+            cols = jfj[:, j].ne(0).any(0).nonzero().squeeze(1)  # one row of W (and b) for a hidden-to-hidden block
+            g = jfj[:, j, cols]
+            h2[cols.unsqueeze(1), cols] += g.T @ g
+            s2[cols.unsqueeze(1), cols] += g.T @ (b_i.unsqueeze(1) * g)
         a_all.append(a_i)
         b_all.append(b_i)
     return TheoryMatrices((h1 + r * h2) / n, (s1 + r * s2) / n, torch.cat(a_all), torch.cat(b_all), r, tuple(names))
