@@ -20,6 +20,7 @@ approximation (App. B drops the mean gradient and the per-example gradients).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -97,7 +98,9 @@ def theorem_matrices(model: nn.Module, data: tuple[Tensor, Tensor], params: Sequ
         xb, yb = x[lo:lo + chunk], y[lo:lo + chunk]
         with torch.no_grad():
             f, fj = parts(theta, xb)
-        jf, jfj = jacfwd(lambda t, xb=xb: parts(t, xb))(theta)  # (b, D), (b, m, D): D ≪ b·m outputs, forward mode
+        with warnings.catch_warnings():  # torch's forward-mode rules call the deprecated torch.jit.script once
+            warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
+            jf, jfj = jacfwd(lambda t, xb=xb: parts(t, xb))(theta)  # (b, D), (b, m, D): D ≪ b·m outputs
         b_i = (f - yb) ** 2                      # 2ℓ(f(x_i), y_i)
         a_i = b_i + r * (fj ** 2).sum(1)         # 2 E_η ℓ(f_η(x_i), y_i), exact for f_η = f + Σ_j η_j f^j
         h1 += jf.T @ jf
