@@ -44,8 +44,6 @@ from droplab.information import (
 from droplab.models import AllCNN
 from droplab.training import accuracy
 
-SPECS = load_claims(__package__)
-
 
 @dataclass
 class ClutteredKLConfig(RecipeConfig):
@@ -83,9 +81,9 @@ class ClutteredKLConfig(RecipeConfig):
         check_int("n_test", self.n_test, minimum=1)
 
 
-BETA_NUISANCES = SPECS["as-fig2-beta-nuisances"]
-LOCALIZES = SPECS["as-fig2-localizes"]
-ADAPTIVE = SPECS["as-alpha-per-sample"]
+SPECS = load_claims(__package__)
+BETA_NUISANCES, LOCALIZES, ADAPTIVE = (SPECS["as-fig2-beta-nuisances"], SPECS["as-fig2-localizes"],
+                                       SPECS["as-alpha-per-sample"])
 CLAIMS = (BETA_NUISANCES, LOCALIZES, ADAPTIVE)
 
 

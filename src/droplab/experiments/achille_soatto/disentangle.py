@@ -23,8 +23,6 @@ from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.information import ib_terms, optimal_sigma2, rotation, solve_disentanglement
 
-SPECS = load_claims(__package__)
-
 
 @dataclass
 class DisentangleConfig(ExperimentConfig):
@@ -44,6 +42,7 @@ class DisentangleConfig(ExperimentConfig):
             check_positive("betas entry", b)
 
 
+SPECS = load_claims(__package__)
 PROP3 = SPECS["as-prop3-disentangle"]
 
 

@@ -44,8 +44,6 @@ from droplab.models import AllCNN
 from droplab.nn import InformationDropout, noise_layers
 from droplab.training import accuracy
 
-SPECS = load_claims(__package__)
-
 
 @dataclass
 class PriorsConfig(RecipeConfig):
@@ -75,9 +73,8 @@ class PriorsConfig(RecipeConfig):
         check_positive("ks_max", self.ks_max)
 
 
-RELU = SPECS["as-fig1a-prior-relu"]
-SOFTPLUS = SPECS["as-fig1b-prior-softplus"]
-JOINT = SPECS["as-fig1-priors"]
+SPECS = load_claims(__package__)
+RELU, SOFTPLUS, JOINT = SPECS["as-fig1a-prior-relu"], SPECS["as-fig1b-prior-softplus"], SPECS["as-fig1-priors"]
 CLAIMS = (RELU, SOFTPLUS, JOINT)
 PANELS = (("relu", "log-uniform", RELU), ("softplus", "log-normal", SOFTPLUS))
 

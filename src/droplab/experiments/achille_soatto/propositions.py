@@ -22,8 +22,6 @@ from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.nn import InformationDropout, LogNormalDropout
 
-SPECS = load_claims(__package__)
-
 
 @dataclass
 class PropositionsConfig(ExperimentConfig):
@@ -41,9 +39,8 @@ class PropositionsConfig(ExperimentConfig):
         check_int("n_points", self.n_points, minimum=2)
 
 
-PROP1 = SPECS["as-prop1-relu-kl"]
-PROP2 = SPECS["as-prop2-softplus-kl"]
-GAUSSIAN = SPECS["as-gaussian-dropout-case"]
+SPECS = load_claims(__package__)
+PROP1, PROP2, GAUSSIAN = SPECS["as-prop1-relu-kl"], SPECS["as-prop2-softplus-kl"], SPECS["as-gaussian-dropout-case"]
 
 
 def _points(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

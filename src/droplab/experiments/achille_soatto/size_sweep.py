@@ -43,8 +43,6 @@ from droplab.models import AllCNN, size_sweep_fnn
 from droplab.nn import check_noise
 from droplab.training import accuracy
 
-SPECS = load_claims(__package__)
-
 MODELS = ("fnn", "allcnn32")
 MEAN_ALPHA = "lognormal-mean"  # constant log-normal noise at the mean α(x) of the same seed's information net
 
@@ -112,11 +110,11 @@ class AllCNNSizeSweepConfig(SizeSweepConfig):
     }
 
 
+SPECS = load_claims(__package__)
 FIG3A_SMALL, FIG3A_LARGE = SPECS["as-fig3a-size"], SPECS["as-fig3a-size-large"]
 FIG3B_SMALL, FIG3B_LARGE = SPECS["as-fig3b-size"], SPECS["as-fig3b-size-large"]
-FIG3A_ADAPTIVE = SPECS["as-fig3a-adaptive"]
-FIG3A_ADAPTIVE_MEAN = SPECS["as-fig3a-adaptive-mean"]
-FIG3A_VARIATIONAL = SPECS["as-fig3a-variational"]
+FIG3A_ADAPTIVE, FIG3A_ADAPTIVE_MEAN, FIG3A_VARIATIONAL = (SPECS["as-fig3a-adaptive"], SPECS["as-fig3a-adaptive-mean"],
+                                                          SPECS["as-fig3a-variational"])
 FNN_CLAIMS = (FIG3A_SMALL, FIG3A_LARGE, FIG3A_ADAPTIVE, FIG3A_ADAPTIVE_MEAN, FIG3A_VARIATIONAL)
 
 

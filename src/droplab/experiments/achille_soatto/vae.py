@@ -27,8 +27,6 @@ from droplab.experiments.run import RunContext
 from droplab.models import VAE, negative_elbo
 from droplab.training import TrainConfig
 
-SPECS = load_claims(__package__)
-
 TABLE1 = {1: (-98.75, -100.04), 2: (-99.03, -99.07), 3: (-98.72, -99.10)}  # k: (Gaussian, Information), nats
 
 
@@ -66,8 +64,8 @@ class VAEConfig(ExperimentConfig):
         check_int("mc_samples", self.mc_samples, minimum=2)
 
 
-GAP = SPECS["as-table1-vae"]
-KL_MC = SPECS["as-sec5-vae-kl"]
+SPECS = load_claims(__package__)
+GAP, KL_MC = SPECS["as-table1-vae"], SPECS["as-sec5-vae-kl"]
 
 
 def _binarized(cfg: VAEConfig, split: str) -> torch.Tensor:

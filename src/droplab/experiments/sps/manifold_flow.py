@@ -32,8 +32,6 @@ from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.experiments.sps.common import PAPER, FlowConfig, seed_chains, seed_flows, seed_problem
 
-SPECS = load_claims(__package__)
-
 
 @dataclass
 class ManifoldFlowConfig(FlowConfig):
@@ -76,6 +74,7 @@ class ManifoldFlowConfig(FlowConfig):
         return out
 
 
+SPECS = load_claims(__package__)
 THEOREM1 = SPECS["sps-theorem1-convergence"]
 
 

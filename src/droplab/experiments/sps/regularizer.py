@@ -44,8 +44,6 @@ from droplab.experiments.sps.common import (
 )
 from droplab.regularization import noise_laplacian, relu_l2_laplacian
 
-SPECS = load_claims(__package__)
-
 
 @dataclass
 class RegularizerConfig(FlowConfig):
@@ -69,9 +67,8 @@ class RegularizerConfig(FlowConfig):
             check_positive(name, getattr(self, name))
 
 
-CLOSED_FORM = SPECS["sps-closed-form"]
-FLOW_DESCENT = SPECS["sps-flow-descent"]
-DECAY = SPECS["sps-regularizer-decay"]
+SPECS = load_claims(__package__)
+CLOSED_FORM, FLOW_DESCENT, DECAY = SPECS["sps-closed-form"], SPECS["sps-flow-descent"], SPECS["sps-regularizer-decay"]
 
 
 @experiment("sps-regularizer", paper=PAPER,
