@@ -64,9 +64,10 @@ def test_a_linear_model_gives_the_quadratic_closed_form():
 def test_loss_at_is_the_loss_at_each_combination_of_directions():
     model, data, d, e = setup()
     coefficients = torch.tensor([[0.0, 0.0], [1.0, -0.5], [-2.0, 0.25]], dtype=torch.float64)
-    got = loss_at(model, MSE, data, [d, e], coefficients, chunk=2)
     want = [direct(model, data, [a * u + b * v for u, v in zip(d, e)]) for a, b in coefficients.tolist()]
-    torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    for chunk in (1, 2):  # point by point and vmapped
+        got = loss_at(model, MSE, data, [d, e], coefficients, chunk=chunk)
+        torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64), rtol=1e-12, atol=1e-12)
 
 
 def test_loss_at_rejects_coefficients_of_the_wrong_shape():

@@ -146,7 +146,7 @@ def interval_flatness(profile: Callable[[float], float], factor: float = 2.0, ra
 def flatness_table(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
                    directions: Iterable[Sequence[Tensor]], factors: Sequence[float] = (2.0,),
                    levels: Sequence[float] = (), radius: float = 10.0, tol: float = 1e-4, *,
-                   initial: float | None = None, chunk: int = 16,
+                   initial: float | None = None, chunk: int = 1,
                    ) -> tuple[dict[float, list[IntervalFlatness]], dict[float, list[IntervalFlatness]]]:
     """Interval flatness F_v (Definition 2) along every direction, for every pre-factor and every level.
 
@@ -154,7 +154,8 @@ def flatness_table(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor
     {δ : L(θ* + δv) ≤ c·L(θ*)}, for each of ``levels`` those of {δ : L(θ* + δv) ≤ level}, one per
     direction, all from one search: the bracketing grid is shared by every threshold, and each
     bisection round evaluates the open brackets of every direction, side and threshold in one
-    batched call (:func:`loss_at`). Same ends as :func:`interval_flatness` run on each profile.
+    batched call (:func:`loss_at`, ``chunk`` points per vmapped call; 1, the default, evaluates them one
+    by one, the fastest on a CPU). Same ends as :func:`interval_flatness` run on each profile.
     """
     directions = [check_direction(model, d) for d in directions]
     if not directions:

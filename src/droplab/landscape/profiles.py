@@ -36,8 +36,8 @@ def _points_loss(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, coeffi
         return [p + torch.tensordot(c.to(p.dtype), d, dims=1) for p, d in zip(params, directions)]
 
     n = coefficients.shape[0]
-    if n == 1:  # one point (bisection steps): a plain call, without vmap's per-call set-up
-        return one(*[q[0] for q in points(coefficients)]).reshape(1)
+    if n == 1 or chunk == 1:  # plain calls, point by point, without vmap (see loss_at)
+        return torch.stack([one(*[q[0] for q in points(coefficients[i:i + 1])]) for i in range(n)])
     return torch.cat([vmap(one)(*points(coefficients[i:i + chunk])) for i in range(0, n, chunk)])
 
 
@@ -54,7 +54,10 @@ def loss_at(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], dire
     """Evaluation-mode losses at θ* + Σ_k c_jk·directions[k], one per row j of ``coefficients`` (P, K).
 
     The one batched evaluator behind profiles, surfaces and widths: the points are evaluated ``chunk``
-    at a time with ``torch.func.vmap`` over ``functional_call`` (the model is not modified).
+    at a time with ``torch.func.vmap`` over ``functional_call`` (the model is not modified);
+    ``chunk=1`` evaluates them one by one with plain calls. On a CPU that is as fast for linear layers
+    and about 3× faster for convolutions, which vmap turns into grouped convolutions (measured:
+    VGG-9 at width 0.125 on 512 images, 16 points, 3.4 vs 10.7 CPU-s); vmap pays off on a GPU.
 
     >>> net = nn.Linear(2, 1)
     >>> x, y = torch.randn(8, 2), torch.randn(8, 1)

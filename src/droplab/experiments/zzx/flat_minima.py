@@ -83,14 +83,15 @@ def _measure(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, level: floa
     alphas = torch.linspace(-cfg.plot_radius, cfg.plot_radius, cfg.profile_points)
     grid = torch.block_diag(*[alphas[:, None]] * len(dirs))  # row k·P + a: step alphas[a] along direction k
     levels = (level,) if loss0 < level else ()
-    search = {"radius": cfg.radius, "tol": cfg.tol, "initial": cfg.radius / 64}
+    chunk = 1 if cfg.device == "cpu" else 16  # vmap is slower than plain calls on a CPU (loss_at)
+    search = {"radius": cfg.radius, "tol": cfg.tol, "initial": cfg.radius / 64, "chunk": chunk}
     by_factor, by_level = flatness_table(model, loss_fn, data, dirs, cfg.factors if loss0 > 0 else (), levels,
                                          **search)
     found = {"": by_level.get(level, [])}
     if cfg.also_granularity is not None:
         also = _directions(model, cfg, gen_seed, cfg.also_granularity)
         found["_also"] = flatness_table(model, loss_fn, data, also, (), levels, **search)[1].get(level, [])
-    return {"alphas": alphas, "curves": loss_at(model, loss_fn, data, dirs, grid).reshape(len(dirs), -1),
+    return {"alphas": alphas, "curves": loss_at(model, loss_fn, data, dirs, grid, chunk=chunk).reshape(len(dirs), -1),
             "loss0": loss0, "level": level,
             "interval_flatness": {c: [fl.width for fl in by_factor.get(c, [])] for c in cfg.factors},
             **{f"level_width{k}": [fl.width for fl in v] for k, v in found.items()},
