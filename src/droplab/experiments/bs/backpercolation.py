@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from droplab._checks import check_int, check_positive, check_probability
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import load_task
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -128,39 +128,9 @@ def _net(
     return nn.Sequential(*layers, nn.Linear(widths[-1], n_out))
 
 
-ATTENUATION = ClaimSpec(
-    id="bs-backperc-attenuation", kind="check", where="§10.2, six-layer example",
-    statement="With derivatives 0.1 everywhere, backprop's error signal reaching the first layer has a factor 10⁻⁶, "
-              "while backpercolation propagates a full signal through ~10% of the units, without that attenuation.",
-    check="backprop's norm ratio is within 1% of 0.1^layers (arithmetic of the example), and the mean single-pass "
-          "ratio of adaptive backpercolation is ≥ 100× backprop's")
-QUOTE = ("'with a very small learning rate backpercolation is essentially identical to backpropagation, since "
-         "backpropagation corresponds to the ensemble average of many backpercolation passes … it shows that exact "
-         "gradients are not always necessary and that backpropagation can tolerate noise' (§10.2)")
-SMALL_LR = ClaimSpec(
-    id="bs-backperc-small-lr", kind="claim", where="§10.2",
-    statement="With a very small learning rate backpercolation is essentially identical to backpropagation: the gap "
-              "between their training-loss curves shrinks with the learning rate.",
-    quote=QUOTE, paper_value="identical in the limit of a small learning rate",
-    criterion=Criterion(quantity="paired difference (gap at lr − gap at lr / lr_ratio), gap = mean over the run of "
-                                 "|L_backperc(t) − L_backprop(t)| on the same minibatches, runs of equal η·t",
-                        op=">", threshold=0.0,
-                        reading="'essentially identical with a very small learning rate' read as a gap that "
-                                "shrinks when the learning rate shrinks (same initialization, batches and η·t)."),
-    method="paired-t", regime="backprop learns at both learning rates: its final minibatch loss (mean of the last "
-                              "10% of steps) is below half its initial loss")
-TRAINS = ClaimSpec(
-    id="bs-backperc-trains", kind="claim", where="§10.2",
-    statement="With a very small learning rate, backpercolation trains as well as backpropagation: exact gradients are "
-              "not necessary, backpropagation tolerates the noise of backpercolation (whose ensemble average it is).",
-    quote=QUOTE, paper_value="backpercolation essentially identical to backprop at a very small learning rate",
-    criterion=Criterion(quantity="ratio of adaptive backpercolation's test accuracy to backprop's, both trained by "
-                                 "SGD at the small learning rate lr / lr_ratio for lr_ratio × steps (same "
-                                 "initialization and batches)", op=">", threshold=0.9,
-                        reading="'essentially identical … can tolerate noise' read as reaching ≥ 90% of backprop's "
-                                "test accuracy at the smaller of the two learning rates, the regime the sentence "
-                                "names."),
-    method="t", regime="backprop reaches twice chance test accuracy at lr / lr_ratio (the baseline learns)")
+SPECS = load_claims(__package__)
+ATTENUATION = SPECS["bs-backperc-attenuation"]
+SMALL_LR, TRAINS = SPECS["bs-backperc-small-lr"], SPECS["bs-backperc-trains"]
 
 
 def _train(cfg: BackpercolationConfig, train, test, rule: str, lr: float, steps: int, seed: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import torch
 
 from droplab._checks import check_int
 from droplab.ensemble import means as M
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
@@ -64,41 +64,9 @@ def spread_sets(n: int, m: int, spread: float, generator: torch.Generator) -> tu
     return torch.sigmoid(s), e / e.sum(-1, keepdim=True)
 
 
-MAXIMA = ClaimSpec(
-    id="bs-fig81-82-maxima", kind="check", where="§8, eq. 87, Figs. 8.1–8.2",
-    statement="On [0, 0.5] the variance-free bound peaks at E = 0.5 − sqrt(sqrt5 − 2)/2 and the simple bound "
-              "2E(1−E)|1−2E| at E = 0.5 − sqrt3/6.",
-    check="the grid argmax of each curve is within one grid step of its closed form (calculus, no measurement)")
-EXAMPLE_CHECK = ClaimSpec(
-    id="bs-sec8-example", kind="check", where="§8, eq. 88",
-    statement="O = (0.622459, 0.731059) with equal weights gives E = 0.676759, G = 0.674577, G′ = 0.318648, "
-              "NWGM = 0.679179.",
-    check="each computed value rounds to the paper's value at 6 decimals (arithmetic)")
-KY_FAN = ClaimSpec(
-    id="bs-sec8-ky-fan", kind="check", where="§8, properties 3–4, eqs. 81–82",
-    statement="Consistently low sets (all O ≤ 0.5) satisfy G ≤ NWGM ≤ E; consistently high sets (all O ≥ 0.5) "
-              "satisfy NWGM ≥ E.",
-    check="the ordering holds to 1e-12 on every random set of each kind (the Ky Fan inequality is a theorem)")
-EQ87 = ClaimSpec(
-    id="bs-eq87-bounds", kind="claim", where="§8, eq. 87",
-    statement="|E − NWGM| is small to a second order of approximation: relative to the bound "
-              "E(1−E)|1−2E|/(1−2V) of eq. 87 it shrinks like the variance, i.e. quadratically in the spread of "
-              "the values, so violations of the approximate ('≲') bounds vanish as the spread shrinks.",
-    quote="|E − G/(G+G′)| ≈ V|1 − 2E|/(1 − 2V) ≤ E(1 − E)|1 − 2E|/(1 − 2V) ≤ E(1 − E)|1 − 2E|/(1 − 2E(1 − E)) "
-          "(eq. 87); 'The difference |E − NWGM| is small to a second order of approximation'",
-    paper_value="|E − NWGM| / bound ∝ V ∝ spread² (eq. 87's second-order term); 'the bounds are close to 0 and "
-                "the NWGM is close to E'",
-    criterion=Criterion(
-        quantity="least-squares slope of log median(|E − NWGM| / (E(1−E)|1−2E|/(1−2V))) against log spread, over "
-                 "the grid of logit spreads",
-        op="within", threshold=2.0, tolerance=0.25,
-        reading="eq. 87 is a second-order ('≲') statement: the numerator ≈ V|1−2E|/(1−2V) while the bound keeps "
-                "E(1−E), so their ratio scales like V ∝ spread² — a slope of 2; ± 0.25 leaves room for the "
-                "higher-order terms at the wide end of the grid. Violation fractions per spread are reported "
-                "(they must fall to 0 at small spread, which the slope implies)."),
-    method="t",
-    regime="sets whose values are spread over (0, 1) (logistic of Gaussians, centers U[−4, 4]) at every spread of "
-           "the grid; each seed draws its own sets")
+SPECS = load_claims(__package__)
+MAXIMA, EXAMPLE_CHECK, KY_FAN, EQ87 = (SPECS["bs-fig81-82-maxima"], SPECS["bs-sec8-example"], SPECS["bs-sec8-ky-fan"],
+                                       SPECS["bs-eq87-bounds"])
 
 
 def _eq87_seed(cfg: BoundsConfig, seed: int) -> list[dict[str, float]]:

@@ -39,7 +39,7 @@ from droplab.experiments.bs.common import (
     layer_statistics,
     trained_pair,
 )
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
@@ -74,88 +74,13 @@ def _layer_rows(layers: list[dict[str, Any]], when: str) -> list[dict[str, Any]]
     return rows
 
 
-FIG95_QUOTE = ("'the results show how well the NWGM(O_i^l) and the deterministic values W_i^l approximate the true "
-               "expectation E(O_i^l) in each layer, both at the beginning and the end of learning, and how the "
-               "deviations can roughly be viewed as small, approximately Gaussian, fluctuations well within the "
-               "bounds derived in Section 8' (§9.5)")
-BOUNDS = ClaimSpec(
-    id="bs-fig93-bounds", kind="claim", where="§9.5, Fig. 9.3 (eq. 87)",
-    statement="In the hidden layers of a trained deep logistic net, |E − NWGM| lies well within the bounds of eq. 87.",
-    quote=FIG95_QUOTE, paper_value="deviations 'well within' bound 2 (Fig. 9.3)",
-    criterion=Criterion(quantity="per seed, the median over (unit, input) pairs of all hidden layers of |E − NWGM| / "
-                                 "(E(1−E)|1−2E|/(1−2E(1−E))) after training", op="<", threshold=0.5,
-                        reading="'well within the bounds' read as the typical deviation using less than half of the "
-                                "variance-free bound of eq. 87 (a coverage of 100% would be 'within')."),
-    method="t", regime="a deep logistic net trained with dropout (keep 0.8 input, 0.5 hidden)")
-EXPANSION = ClaimSpec(
-    id="bs-fig94-95-mean-expansion", kind="claim", where="§9.5, Figs. 9.4–9.5 (App. B, eq. 202)",
-    statement="The expansion around the mean (eq. 202) approximates |E − NWGM| slightly more accurately than the "
-              "expansion around 0.5 (eq. 87).",
-    quote="'In general, this approximation is slightly more accurate than the approximation obtained in Section 8 by "
-          "expanding around 0.5 (Eq. (87)), as shown by Figs. 9.4 and 9.5' (App. B, eq. 202)",
-    paper_value="eq. 202 slightly more accurate than eq. 87",
-    criterion=Criterion(quantity="paired difference (eq. 87 − eq. 202) of the median absolute error of the "
-                                 "approximated |E − NWGM| over the pairs of all hidden layers, after training",
-                        op=">", threshold=0.0,
-                        reading="'in general … slightly more accurate' read as a smaller median error pooled over "
-                                "the layers (not in every layer)."),
-    method="paired-t", regime="a deep logistic net trained with dropout")
-CENTERED = ClaimSpec(
-    id="bs-fig96-97-centered", kind="claim", where="§9.5, Figs. 9.6–9.7",
-    statement="NWGM − E and W − E are small, approximately Gaussian deviations centered near 0 in every layer, "
-              "before and after training.",
-    quote=FIG95_QUOTE, paper_value="histograms centered near 0 (Figs. 9.6–9.7)",
-    criterion=Criterion(quantity="per seed, the largest over layers, before/after training and both deviations "
-                                 "(NWGM − E, W − E) of |mean| / std", op="<", threshold=0.5,
-                        reading="'fluctuations' around E read as deviations whose mean is less than half their "
-                                "spread (the paper gives no absolute threshold; the old 0.01 was not the paper's)."),
-    method="t", regime="a deep logistic net, before and after training with dropout")
-NO_ACCUMULATION = ClaimSpec(
-    id="bs-sec95-no-accumulation", kind="claim", where="§9.5, eqs. 109–114",
-    statement="The error W passes from one layer to the next is smaller than the error it comes from, so errors "
-              "do not accumulate across layers.",
-    quote="'This variance is small since [σ′(E(S_i^{l+1}))]² ≤ 1/16 … and Var(ε_j^h) is small by induction' (after "
-          "eq. 114); 'These deviations act like noise and cancel each other to some extent preventing the "
-          "accumulation of errors across layers' (§9.5)",
-    paper_value="no accumulation across the four hidden layers",
-    criterion=Criterion(quantity="per seed, after training, the largest over layers l = 1 … L−1 of "
-                                 "rms(β^{l+1}) / rms(ε^l), β = NWGM − W, ε = E − W (rms over units × inputs)",
-                        op="<", threshold=1.0,
-                        reading="eq. 114's induction: the propagated error β^{l+1} is smaller than the error ε^l it "
-                                "propagates (a gain below 1 in every layer), so ε stays of the order of the layers' "
-                                "own NWGM errors α instead of growing with depth."),
-    method="t", regime="a deep logistic net with at least two hidden layers trained with dropout (judged on the "
-                       "weights at the end of learning, as Figs. 9.3–9.5; before training reported); Monte Carlo "
-                       "errors of E below half the deviations ε they measure")
-PROPAGATION = ClaimSpec(
-    id="bs-eq112-propagation", kind="claim", where="§9.5, eqs. 109–112",
-    statement="The error β^{l+1} = NWGM − W of a layer is the first-order propagation of the errors ε^l = E − W of "
-              "the layer below (eq. 112).",
-    quote="'β_i^{l+1} = NWGM(O_i^{l+1}) − W_i^{l+1} ≈ σ′(E(S_i^{l+1})) [Σ_{h≤l} Σ_j w_ij^{l+1h} p_j^h ε_j^h]' "
-          "(eq. 112)",
-    paper_value="β ≈ σ′(E(S)) Σ w p ε",
-    criterion=Criterion(quantity="per seed, after training, the fraction of Σβ² that eq. 112 explains, "
-                                 "1 − Σ(β − β̂)² / Σβ², over units × inputs of hidden layers 2 … L",
-                        op=">", threshold=0.5,
-                        reading="eq. 112 is a first-order Taylor expansion ('≈'): read as the prediction capturing "
-                                "more than half of the measured β's sum of squares (a prediction unrelated to β "
-                                "explains ≤ 0). Under dropout E(S) = Σ w p E(O) exactly (the mask is independent of "
-                                "O), so the expansion's only approximation is the first-order Taylor step."),
-    method="t", regime="a deep logistic net with at least two hidden layers trained with dropout (judged on the "
-                       "weights at the end of learning, as Figs. 9.3–9.5; before training reported); Monte Carlo "
-                       "errors of E below half the deviations ε they measure")
-DERIVATIVE = ClaimSpec(
-    id="bs-fig915-derivative", kind="claim", where="App. D, eq. 220, Fig. 9.15",
-    statement="In the hidden units of a deep logistic dropout net, E(σ′(S)) ≈ σ′(E(S)), before and after training.",
-    quote="'E(σ′(S)) ≈ lim_{h→0} σ′(E(S))h / h = σ′(E(S))' (eq. 220); Fig. 9.15: 'Histogram of the difference "
-          "between E(σ′(S)) and σ′(E(S)) … before and after training'",
-    paper_value="E(σ′(S)) ≈ σ′(E(S)) (histogram of the difference, no number)",
-    criterion=Criterion(quantity="per seed, the larger over before/after training of mean |E(σ′(S)) − σ′(E(S))| / "
-                                 "mean E(σ′(S)) over all hidden units × inputs", op="<", threshold=0.25,
-                        reading="the paper uses eq. 220 to replace E(σ′(S)) by σ′(E(S)) in the adaptive "
-                                "weight-decay coefficient (eqs. 179–180); '≈' read as an average error below a "
-                                "quarter of the average derivative it stands for."),
-    method="t", regime="a deep logistic net, before and after training with dropout")
+SPECS = load_claims(__package__)
+BOUNDS, EXPANSION, CENTERED, NO_ACCUMULATION, PROPAGATION, DERIVATIVE = (SPECS["bs-fig93-bounds"],
+                                                                         SPECS["bs-fig94-95-mean-expansion"],
+                                                                         SPECS["bs-fig96-97-centered"],
+                                                                         SPECS["bs-sec95-no-accumulation"],
+                                                                         SPECS["bs-eq112-propagation"],
+                                                                         SPECS["bs-fig915-derivative"])
 
 
 def _propagation(model: nn.Module, layers: list[dict[str, Any]], samples: int) -> dict[str, Any]:

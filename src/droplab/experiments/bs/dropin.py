@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive, check_probability
 from droplab.dynamics import unit_activity
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import load_task, train_stage
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -72,26 +72,8 @@ def _net(cfg: DropinConfig, n_in: int, n_out: int, variant: str, seed: int) -> n
     return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=rates, noise=layer)
 
 
-QUOTE = ("'simulations show that dropin behaves very differently and in fact does not work. The reason can be "
-         "understood … since setting units to 1 tends to maximize variances, rather than minimizing them.' (§11.6)")
-FAILS = ClaimSpec(
-    id="bs-dropin-fails", kind="claim", where="§11.6",
-    statement="Dropin, setting units to 1 instead of 0, behaves very differently from dropout and does not work.",
-    quote=QUOTE, paper_value="dropin 'does not work' (no number given)",
-    criterion=Criterion(quantity="paired difference (the lower of dropout's and the noiseless net's test accuracy − "
-                                 "dropin's), same net, data, initialization and training", op=">", threshold=0.02,
-                        reading="'does not work' read as: dropin is worse than both alternatives by more than 2 "
-                                "accuracy points."),
-    method="paired-t", regime="dropout or the noiseless net reaches twice chance test accuracy (the task is learned)")
-VARIANCE = ClaimSpec(
-    id="bs-dropin-variance", kind="claim", where="§11.6–11.7, eq. 189",
-    statement="Setting units to 1 tends to maximize the dropout variances, rather than minimizing them.",
-    quote=QUOTE, paper_value="larger variances under dropin",
-    criterion=Criterion(quantity="paired difference (dropin − dropout) of the median across-mask std of hidden units "
-                                 "on probe inputs at the end of training", op=">", threshold=0.0,
-                        reading="'maximize variances rather than minimizing them' read as larger unit variances "
-                                "under dropin than under dropout after the same training."),
-    method="paired-t", regime="both nets trained for the configured steps from the same initialization")
+SPECS = load_claims(__package__)
+FAILS, VARIANCE = SPECS["bs-dropin-fails"], SPECS["bs-dropin-variance"]
 
 
 def _one_seed(cfg: DropinConfig, ctx: RunContext, seed: int) -> tuple[list[dict[str, Any]], dict[str, Tensor]]:

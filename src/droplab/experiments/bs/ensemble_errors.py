@@ -36,7 +36,7 @@ from droplab.ensemble import transfer as T
 from droplab.ensemble.montecarlo import ensemble_activations, subnetwork_outputs
 from droplab.experiments.bs.nwgm_sampling import DISTRIBUTIONS, draw
 from droplab.experiments.bs.spiking import SpikingNetConfig, train_net
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import load_task
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
@@ -82,97 +82,15 @@ class EnsembleErrorsConfig(SpikingNetConfig):
                 check_int(name, getattr(self, name), minimum=1)
 
 
-EQ47 = ClaimSpec(
-    id="bs-eq47-softmax-nwgm", kind="check", where="§4.3, eqs. 44–47",
-    statement="The NWGM of a layer of normalized exponential units (normalized over the classes, eq. 44) equals "
-              "the normalized exponential of the expected linear sums, for any distribution over sub-networks.",
-    check="max |NWGM − softmax(E S)| ≤ 1e-12 (float64): over all 2^n masks of a random 3-class layer with unequal "
-          "keep probabilities on its n inputs (shared by the classes), over all 2^12 connection masks of a 3×4 "
-          "layer, and over the K sampled sub-networks of every trained net's outputs (an identity)")
-SEC71 = ClaimSpec(
-    id="bs-sec71-logistic-unique", kind="check", where="§7.1, eqs. 59–64",
-    statement="Among functions with range [0, 1], exactly the logistic functions 1/(1 + c e^{−λx}) (constants "
-              "included) satisfy NWGM(f(S)) = f(E(S)) for every set and distribution; two values f(u), f(v) "
-              "determine c and λ (eqs. 63–64).",
-    check="on random weighted sets (S = 1.5·N(0, 1)), |NWGM(f) − f(E)| ≤ 1e-9 (float64 rounding of log(1 − O) near "
-          "saturation) for logistic f (several c, λ, and (1 + tanh)/2), and "
-          "> 1e-3 on some set for the rescaled arctan, x/√(1+x²) and the Gaussian CDF; eqs. 63–64 recover c and λ "
-          "of a logistic to 1e-9 (a theorem)")
-JENSEN = ClaimSpec(
-    id="bs-eq56-58-exact", kind="check", where="§6, eqs. 55–58",
-    statement="Error(E) ≤ E(Error) for both errors of eq. 55 (eq. 56), and Error(WGM), Error(NWGM) ≤ E(Error) for "
-              "the relative entropy (eqs. 57–58), for every ensemble.",
-    check="on every test image's ensemble of sampled sub-networks of every trained net (softmax outputs, eq. 44 "
-          "NWGM) and on random single-output sets with targets t ∈ [0, 1], each inequality holds to a relative "
-          "1e-12 (Jensen: the errors are convex in O, and the relative entropy is convex in log O and in the logit)")
-ORDER = ClaimSpec(
-    id="bs-sec8-g-nwgm-order", kind="check", where="§8, property 2 and the italic summary",
-    statement="G ≤ NWGM always, so the NWGM is the closer of the two to E whenever NWGM ≤ E.",
-    check="on every hidden-unit sub-network set of the trained nets: G ≤ NWGM, and |E − NWGM| ≤ E − G where "
-          "NWGM ≤ E, to 1e-12 (G + G′ ≤ 1 by eq. 77)")
+SPECS = load_claims(__package__)
+EQ47, SEC71, JENSEN, ORDER = (SPECS["bs-eq47-softmax-nwgm"], SPECS["bs-sec71-logistic-unique"],
+                              SPECS["bs-eq56-58-exact"], SPECS["bs-sec8-g-nwgm-order"])
 
 
-def _squared_claim(eq: str, mean: str) -> ClaimSpec:
-    return ClaimSpec(
-        id=f"bs-eq{eq}-squared", kind="claim", where=f"§6, eqs. 55 and {eq}",
-        statement=f"For the squared error, the error of the {mean} of an ensemble of sub-networks is never larger "
-                  "than the mean error of its members (on trained dropout nets, per test image).",
-        quote=f"'for any convex error function, the error of the expectation, weighted geometric mean, and "
-              f"normalized weighted geometric mean of an ensemble of predictors is always less than the expected "
-              f"error' (§6, eq. {eq}); the squared error ½(t − O)² is one of the two errors of eq. 55",
-        paper_value=f"Error({'WGM' if eq == '57' else 'NWGM'}) ≤ E(Error) for every example: no violation",
-        criterion=Criterion(
-            quantity=f"fraction of test images whose squared error (½ Σ_k (t_k − O_k)², one-hot t) of the {mean} of "
-                     "their K sampled sub-networks' softmax outputs exceeds the sub-networks' mean squared error",
-            op="<", threshold=0.001,
-            reading="'always' read as no violating image: the threshold is one image in the 1,000 test images "
-                    "(the smallest nonzero fraction); the proof's lemma ('f convex and g increasing ⇒ f(g) "
-                    "convex') does not hold for the squared error, so this can fail."),
-        method="t",
-        regime="dropout nets that learned (test accuracy ≥ 0.5); each seed trains its own net and samples its own "
-               "sub-networks")
-
-
-EQ57 = _squared_claim("57", "weighted geometric mean (per class, unnormalized)")
-EQ58 = _squared_claim("58", "normalized weighted geometric mean (eq. 44)")
-DETERMINISTIC = ClaimSpec(
-    id="bs-sec6-deterministic-beats-members", kind="claim", where="§6 (last paragraphs), eq. 56",
-    statement="The deterministic weight-scaled network, an approximation of the ensemble's mean, has a lower "
-              "relative-entropy test error than the average sub-network.",
-    quote="'combining models with approximations to these quantities may still outperform the expectation of the "
-          "error of the individual models' (§6)",
-    paper_value="Error(W) < E(Error)",
-    criterion=Criterion(quantity="mean over test images of E(Error) − Error(W), relative entropy −log O_target, "
-                                 "E over K sampled sub-networks, W the evaluation-mode net", op=">", threshold=0.0,
-                        reading="'outperform' read as a lower mean test error than the sub-networks' mean."),
-    method="paired-t", regime="dropout nets that learned (test accuracy ≥ 0.5)")
-CLOSER_G = ClaimSpec(
-    id="bs-sec8-nwgm-closer-than-g", kind="claim", where="§8, eqs. 83–86",
-    statement="On the sub-network output sets of a trained net's logistic units, the NWGM is in general closer "
-              "to the expectation E than the geometric mean G.",
-    quote="'In short, in general the NWGM is a better approximation to the expectation E than the geometric mean G. "
-          "The property is always true to a second order of approximation.' (§8, after eqs. 85–87)",
-    paper_value="|E − NWGM| ≈ V|1 − 2E|/(1 − 2V) ≤ V ≈ E − G (eqs. 85–86)",
-    criterion=Criterion(quantity="fraction of (test image, hidden unit) sub-network sets with |E − NWGM| < E − G",
-                        op=">", threshold=0.5,
-                        reading="'in general' read as 'in most sets'; not 'always', since the paper gives third-order "
-                                "exceptions (eq. 88)."),
-    method="t",
-    regime="non-degenerate sets (Var O > 0 over the sampled sub-networks) of a dropout net that learned")
-CLOSER_SAMPLE = ClaimSpec(
-    id="bs-sec8-nwgm-closer-than-sample", kind="claim", where="§8 (italic summary after eq. 87)",
-    statement="On the sub-network output sets of a trained net's logistic units, the NWGM is in general closer to "
-              "E than a randomly chosen member.",
-    quote="'Furthermore, in general the NWGM is a better approximation to the mean than a random sample. Using a "
-          "randomly chosen O_i as an estimate of the mean E, leads to an error that scales like the standard "
-          "deviation σ = √V, whereas the NWGM leads to an error that scales like V.' (§8)",
-    paper_value="random member: error ∝ √V; NWGM: error ∝ V",
-    criterion=Criterion(quantity="fraction of (test image, hidden unit) sub-network sets with |E − NWGM| < Σ P_i "
-                                 "|O_i − E| (the expected error of a randomly drawn member)", op=">", threshold=0.5,
-                        reading="'in general' read as 'in most sets'; the random member's error is its exact "
-                                "expectation over the draw, not one draw."),
-    method="t",
-    regime="non-degenerate sets (Var O > 0 over the sampled sub-networks) of a dropout net that learned")
+EQ57, EQ58, DETERMINISTIC, CLOSER_G, CLOSER_SAMPLE = (SPECS["bs-eq57-squared"], SPECS["bs-eq58-squared"],
+                                                      SPECS["bs-sec6-deterministic-beats-members"],
+                                                      SPECS["bs-sec8-nwgm-closer-than-g"],
+                                                      SPECS["bs-sec8-nwgm-closer-than-sample"])
 
 
 def enumerated_softmax_gap(n: int, g: torch.Generator) -> dict[str, float]:

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from droplab._checks import check_int, check_probability
-from droplab.experiments.claims import ClaimSpec, Criterion, interval
+from droplab.experiments.claims import interval, load_claims
 from droplab.experiments.common import load_task
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -137,37 +137,8 @@ def _worst(rows: list[dict[str, Any]], min_z: float) -> tuple[float, bool, float
     return min(r["cosine"] for r in rows), min(z) >= min_z, min(z)
 
 
-QUOTE_TOP = ("'Thus we see again that the expectation of the dropout gradient in the top layer is approximately the "
-             "gradient of the ensemble network regularized by a quadratic weight decay with an adaptive coefficient' "
-             "(§11.5, eqs. 179–181); 'A similar analysis, with identical results, can be carried also for a set of "
-             "normalized exponential units' (§11.4)")
-REGIME_MC = ("at every checkpoint the Monte Carlo resolves the sign of ⟨E[∇E_D] − ∇E_ENS, w⟩ of each layer the claim "
-             "covers: |estimate| ≥ min_z (2) standard errors")
-TOP = ClaimSpec(
-    id="bs-decay-logistic-top", kind="claim", where="§11.4–11.5, eqs. 164, 179–181",
-    statement="In the top layer of a logistic dropout net (softmax output), the expected dropout gradient minus the "
-              "ensemble gradient is a weight decay, at every point of training.",
-    quote=QUOTE_TOP, paper_value="E(∂E_D/∂w) ≈ ∂E_ENS/∂w + w·λσ'(U)Var(δ_j O_j), coefficient > 0 (eq. 181)",
-    criterion=Criterion(quantity="per seed, the smallest over log-spaced training checkpoints of the cosine between "
-                                 "E[∇E_D] − ∇E_ENS (Monte Carlo over masks) and the top weight matrix w",
-                        op=">", threshold=0.0,
-                        reading="'a quadratic weight decay' read as: the extra term points along +w (a positive "
-                                "inner product shrinks w under gradient descent), at every checkpoint."),
-    method="t", regime=REGIME_MC)
-LINEAR = ClaimSpec(
-    id="bs-decay-linear", kind="claim", where="§11.2–11.3, eqs. 147, 150, 155",
-    statement="In every layer of a deep linear dropout net, the expected dropout gradient minus the ensemble gradient "
-              "is a weight decay (w Var(α), plus a covariance term that is small), at every point of training.",
-    quote="'Thus again the expectation of the dropout gradient is the gradient of the ensemble plus an adaptive "
-          "regularization term … The component w Var(α) corresponds to a weight decay … In general, this covariance "
-          "is small' (after eq. 155)",
-    paper_value="E(∂E_D/∂w) = ∂E_ENS/∂w + w Var(α) + Cov(α, β) (eq. 155)",
-    criterion=Criterion(quantity="per seed, the smallest over checkpoints and layers of the cosine between E[∇E_D] − "
-                                 "∇E_ENS and w (linear units, half squared error on one-hot targets)",
-                        op=">", threshold=0.0,
-                        reading="'weight decay' read as a positive inner product with w in every layer: w Var(α) "
-                                "always has one, the covariance term could only spoil it if it were not small."),
-    method="t", regime=REGIME_MC)
+SPECS = load_claims(__package__)
+TOP, LINEAR = SPECS["bs-decay-logistic-top"], SPECS["bs-decay-linear"]
 
 
 @experiment("bs-explicit-implicit", paper=PAPER,

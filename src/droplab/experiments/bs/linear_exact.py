@@ -24,7 +24,7 @@ from droplab.ensemble import (
     enumerate_subnetworks,
     sample_ensemble,
 )
-from droplab.experiments.claims import ClaimSpec
+from droplab.experiments.claims import load_claims
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
@@ -78,18 +78,8 @@ def deep_linear_moments_fn(ws, bs, **keeps):
     return lambda x: deep_linear_moments(x, ws, bs, **keeps)[-1]
 
 
-RECURSIONS = ClaimSpec(
-    id="bs-linear-recursions", kind="check", where="§2.3, §3, eqs. 15–20, 24–26",
-    statement="For linear nets with independent Bernoulli gates on units or connections, the mean and (co)variances "
-              "of every unit over all sub-networks follow exactly from layer-by-layer recursions; the mean is the "
-              "forward pass with weights scaled by keep probabilities.",
-    check="on random nets with random keep probabilities in [0.2, 0.95], the recursion equals exact enumeration over "
-          "all masks to 1e-10 (max abs, means and covariances, float64)")
-MONTE_CARLO = ClaimSpec(
-    id="bs-linear-montecarlo", kind="check", where="§2–3 (sampling check)",
-    statement="Monte Carlo over dropout masks converges to the exact ensemble mean.",
-    check="at least 99% of the output means (all nets, inputs, units) lie within z = 4 standard errors (exact Var/K) "
-          "of the exact mean (a correct sampler puts ≈ 99.99% there)")
+SPECS = load_claims(__package__)
+RECURSIONS, MONTE_CARLO = SPECS["bs-linear-recursions"], SPECS["bs-linear-montecarlo"]
 
 
 @experiment("bs-linear-exact", paper=PAPER, reproduces="§2–3, eqs. 15–26: exact moments of linear nets under dropout",

@@ -18,7 +18,7 @@ from scipy import integrate, stats
 
 from droplab._checks import check_int
 from droplab.ensemble import means as M
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
@@ -73,46 +73,10 @@ def logit_mean(name: str) -> float:
     return integrate.quad(lambda o: logit(o) * stats.norm.pdf(o, mu, sd), mu - 10 * sd, mu + 10 * sd, limit=200)[0]
 
 
-def _fig91_spec(name: str) -> ClaimSpec:
-    return ClaimSpec(
-        id=f"bs-fig91-nwgm-mean-{SHORT[name]}", kind="claim", where="§9.3, eqs. 103–104, Fig. 9.1",
-        statement=f"For samples of m = 100 values from {name}, the NWGM is approximately normal with mean σ(μ_S), "
-                  "μ_S the mean of the logits S = σ⁻¹(O) (eq. 104).",
-        quote="NWGM(O_S) ~ N(σ(μ_S), t²σ_S²/m) (eq. 104); 'Very often, σ(μ_S) ≈ μ_O … Away from 0.5, a bias can "
-              "appear … but this bias is relatively small. This is confirmed by simulations, as shown in Fig. 9.1'",
-        paper_value="mean of the NWGM histogram = σ(μ_S) (eq. 104)",
-        criterion=Criterion(
-            quantity="mean over repetitions of NWGM − σ(μ_S) (μ_S by quadrature)", op="within", threshold=0.0,
-            tolerance=0.005,
-            reading="eq. 104 linearizes σ over the spread of the sample mean of S; the neglected second-order term "
-                    "|σ''(μ_S)|σ_S²/(2m) is < 0.002 here at m = 100, so a deviation within ± 0.005 (probability "
-                    "units) is 'approximately' σ(μ_S). The gap to the mean of E (the bias the paper calls small) "
-                    "and the skewness are reported."),
-        method="mc-se",
-        regime="m large enough for the central limit theorem (eq. 103): m = 100 as in Fig. 9.1")
-
-
-SHORT = {"uniform(0,1)": "u01", "uniform(0,0.5)": "u005", "normal(0.5,0.1)": "n05", "normal(0.25,0.05)": "n025"}
-FIG91 = {name: _fig91_spec(name) for name in DISTRIBUTIONS}
-FIG92 = ClaimSpec(
-    id="bs-fig92-correlation", kind="claim", where="§9.4, eqs. 106–107, Fig. 9.2",
-    statement="The covariance between E and NWGM of a sample of m values decreases like 1/m.",
-    quote="'the covariance is of order V/m and goes to 0 as the sample size m goes to infinity' (eqs. 106–107)",
-    paper_value="Cov(NWGM_S, E_S) ∝ 1/m: slope −1 on log–log axes (Fig. 9.2, right)",
-    criterion=Criterion(quantity="per seed, the least-squares slope of log|Cov(E, NWGM)| against log m farthest from "
-                                 "−1 among the four distributions", op="within", threshold=-1.0, tolerance=0.2,
-                        reading="'of order V/m' read as a log–log slope of −1 ± 0.2 for every distribution (the worst "
-                                "of the four is the per-seed value)."),
-    method="t", regime="sample sizes spanning at least a decade (the configured sizes)")
-FIG92_PEARSON = ClaimSpec(
-    id="bs-fig92-pearson", kind="claim", where="§9.4, Fig. 9.2 (left)",
-    statement="The Pearson correlation between E and NWGM of a sample stays roughly constant and close to 1.",
-    quote="'Thus the correlation should be roughly constant and close to 1' (§9.4)",
-    paper_value="correlation close to 1 at every m (Fig. 9.2, left)",
-    criterion=Criterion(quantity="per seed, the smallest Pearson correlation over the four distributions and every "
-                                 "m ≥ 10", op=">", threshold=0.9,
-                        reading="'close to 1' read as above 0.9 at every sample size of 10 or more."),
-    method="t", regime="sample sizes m ≥ 10 in the grid")
+SPECS = load_claims(__package__)
+FIG91 = {"uniform(0,1)": SPECS["bs-fig91-nwgm-mean-u01"], "uniform(0,0.5)": SPECS["bs-fig91-nwgm-mean-u005"],
+         "normal(0.5,0.1)": SPECS["bs-fig91-nwgm-mean-n05"], "normal(0.25,0.05)": SPECS["bs-fig91-nwgm-mean-n025"]}
+FIG92, FIG92_PEARSON = SPECS["bs-fig92-correlation"], SPECS["bs-fig92-pearson"]
 
 
 @experiment("bs-nwgm-sampling", paper=PAPER, reproduces="Figs. 9.1–9.2: NWGM sampling distribution and its "

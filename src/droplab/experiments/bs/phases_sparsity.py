@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive, check_probability
 from droplab.dynamics import record_phases, sparsity, unit_activity
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import load_task
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -103,81 +103,10 @@ def _quantiles(x: Tensor) -> tuple[float, float, float]:
     return float(q[0]), float(q[1]), float(q[2])
 
 
-QUOTE_112 = ("'For a particular input, a typical active neuron (red) starts out with low dropout variance, experiences "
-             "an increase in variance during learning, and eventually settles to some steady constant consistency "
-             "value. A typical inactive neuron (blue) quickly learns to stay silent. Its dropout variance grows only "
-             "minimally from the low initial value.' (Fig. 11.2)")
-REGIME_ACTIVE = ("every hidden layer has ≥ min_active (100) active units (final dropout-mean activity > 0.1) on the "
-                 "median probe input, as Fig. 11.3 reports ('There were at least 100 active neurons in each layer'), "
-                 "on 784-dim sparse MNIST inputs")
-RISE = ClaimSpec(
-    id="bs-fig112-rise", kind="claim", where="§11.7 phases 1–2, Fig. 11.2",
-    statement="Active units start with low dropout variance and their variance increases during learning.",
-    quote=QUOTE_112, paper_value="low at the start, higher after learning (Fig. 11.2, no number given)",
-    criterion=Criterion(quantity="per seed, the smallest over hidden layers of log2(median dropout std of active "
-                                 "(probe input, unit) pairs at the end of training / at step 0)", op=">",
-                        threshold=1.0,
-                        reading="'starts out with low dropout variance, experiences an increase' read as: the "
-                                "settled std is at least twice the initial one, in every layer (the factor 2 of the "
-                                "earlier criterion)."),
-    method="t", regime=REGIME_ACTIVE)
-SETTLE = ClaimSpec(
-    id="bs-fig112-settle", kind="claim", where="§11.7 phase 3, Fig. 11.2",
-    statement="As learning converges, the dropout variance of active units settles to a steady value.",
-    quote=QUOTE_112 + " and 'As learning converges, the consistency of the units stabilizes' (§11.7, phase 3)",
-    paper_value="steady constant consistency value (no number given)",
-    criterion=Criterion(quantity="per seed, the largest over hidden layers of |s(end) − s(80% of training)| / s(end), "
-                                 "s = median dropout std of active pairs", op="<", threshold=0.2,
-                        reading="'settles to some steady constant' read as: over the last fifth of training the "
-                                "median std moves by less than 20% of its value (the earlier criterion's tolerance)."),
-    method="t", regime=REGIME_ACTIVE)
-QUIET = ClaimSpec(
-    id="bs-fig112-inactive-quiet", kind="claim", where="§11.7 phase 3, Fig. 11.2",
-    statement="Inactive units stay silent with a dropout variance far below that of active units.",
-    quote=QUOTE_112, paper_value="inactive units' variance grows only minimally",
-    criterion=Criterion(quantity="per seed, the largest over hidden layers of (final median dropout std of inactive "
-                                 "pairs / that of active pairs)", op="<", threshold=0.5,
-                        reading="'grows only minimally from the low initial value' read as: at the end, below half "
-                                "the active units' std in every layer (the earlier criterion)."),
-    method="t", regime=REGIME_ACTIVE)
-ASYMMETRY = ClaimSpec(
-    id="bs-sec117-asymmetry", kind="claim", where="§11.7 phases 2–3, eq. 189",
-    statement="The dropout variance of units increases more for units moving towards 1 than for units moving "
-              "towards 0.",
-    quote="'for a given input the dropout variance of the units across subnetworks increases, and more so for units "
-          "that move towards 1 than units that move towards 0' (§11.7, phase 2); 'small for units that have "
-          "converged towards 1, and very small for units that have converged towards 0' (phase 3)",
-    paper_value="larger increase towards 1 (no number given)",
-    criterion=Criterion(quantity="per seed, the smallest over hidden layers of the difference of median std increases "
-                                 "(end − step 0) between (probe input, unit) pairs whose final dropout mean is > 0.5 "
-                                 "(towards 1) and < 0.5 (towards 0)", op=">", threshold=0.0,
-                        reading="'more so for units that move towards 1' read as a larger median increase of the "
-                                "dropout std, in every layer; 'towards 1 / 0' as the final mean above / below 0.5."),
-    method="t", regime="every hidden layer has pairs on both sides of 0.5 at the end of training (on the probe inputs)")
-SPARSE = ClaimSpec(
-    id="bs-fig111-sparsity", kind="claim", where="§11.7, Fig. 11.1, eq. 189",
-    statement="Dropout favours small activities and thus sparse representations.",
-    quote="'Overall, dropout tends to favor small activities and thus sparse coding' (§11.7, after eq. 189); 'To "
-          "keep variances small, sparse representations tend to emerge' (phase 2)",
-    paper_value="sparse final activations (Fig. 11.1)",
-    criterion=Criterion(quantity="per seed, the smallest over hidden layers of the paired difference (dropout − no "
-                                 "dropout, same initialization and training) of the fraction of final activities ≤ 0.1 "
-                                 "on n_sparsity test inputs", op=">", threshold=0.0,
-                        reading="'favor small activities' read against the same net trained without dropout: more "
-                                "mass at ≤ 0.1 in every hidden layer."),
-    method="paired-t", regime="both nets learn the task: test accuracy ≥ min_test_acc (0.8)")
-CONSISTENT = ClaimSpec(
-    id="bs-fig113-consistency", kind="claim", where="§11.7, Fig. 11.3",
-    statement="The consistency of active neurons does not noticeably decline in the upper layers.",
-    quote="'Consistency of active neurons does not noticeably decline in the upper layers … Note that the standard "
-          "deviation does not increase for the higher layers.' (Fig. 11.3)",
-    paper_value="no increase of the std with depth (Fig. 11.3)",
-    criterion=Criterion(quantity="per seed, the largest over hidden layers 2…L of (final median dropout std of "
-                                 "active pairs in layer l / in hidden layer 1)", op="<", threshold=1.25,
-                        reading="'does not noticeably decline' / 'does not increase' read as: no upper layer's std "
-                                "exceeds the first layer's by 25% or more (the earlier criterion's tolerance, now "
-                                "over every upper layer)."),
-    method="t", regime=REGIME_ACTIVE)
+SPECS = load_claims(__package__)
+RISE, SETTLE, QUIET, ASYMMETRY, SPARSE, CONSISTENT = (SPECS["bs-fig112-rise"], SPECS["bs-fig112-settle"],
+                                                      SPECS["bs-fig112-inactive-quiet"], SPECS["bs-sec117-asymmetry"],
+                                                      SPECS["bs-fig111-sparsity"], SPECS["bs-fig113-consistency"])
 CLAIMS = (RISE, SETTLE, QUIET, ASYMMETRY, SPARSE, CONSISTENT)
 
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from droplab import data as _data
 from droplab._checks import check_int, check_positive, check_probability
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
@@ -130,52 +130,11 @@ def _linear_checks(cfg: BSRegularizationConfig, seed: int) -> dict[str, float]:
     }
 
 
-EQ147 = ClaimSpec(
-    id="bs-eq147-148", kind="check", where="§11.2, eqs. 147–148",
-    statement="For linear units E[∂E_D/∂w_i] = ∂E_ENS/∂w_i + w_i I_i² Var δ_i (regularizer eq. 148).",
-    check="relative error of the closed form against exact enumeration over all masks ≤ exact_rtol (1e-9), every seed")
-EQ155 = ClaimSpec(
-    id="bs-eq155", kind="check", where="§11.3, eq. 155",
-    statement="For deep linear nets E[∂E_D/∂w] = ∂E_ENS/∂w + w Var(α) + Cov(α, β).",
-    check="relative error of the decomposition against exact enumeration over all masks ≤ exact_rtol (1e-9), on "
-          "random and trained nets of every seed")
-COV_SMALL = ClaimSpec(
-    id="bs-eq155-cov-small", kind="claim", where="§11.3, after eq. 155",
-    statement="In deep linear nets the covariance term Cov(α, β) of the expected dropout gradient is small next to "
-              "the weight-decay term w Var(α).",
-    quote="'The component Cov(α, β) measures the dropout covariance between the contribution associated with all "
-          "the paths that contain w and … all the paths that do not contain w. In general, this covariance is small "
-          "and equal to zero for a single layer linear network.' (after eq. 155)",
-    paper_value="Cov(α, β) small (no number given)",
-    criterion=Criterion(quantity="per seed, the larger over two nets (random; the same net after dropout GD) of "
-                                 "‖Cov(α, β)‖ / ‖w Var(α)‖ over all parameters (exact enumeration)", op="<",
-                        threshold=1.0,
-                        reading="'small' read as smaller than the weight-decay term it accompanies in eq. 155; the "
-                                "worse of the two nets of a seed is its value."),
-    method="t", regime="3-layer linear nets with dropout before every layer (a single layer has Cov = 0 by "
-                       "construction); random and trained weights")
+SPECS = load_claims(__package__)
+EQ147, EQ155, COV_SMALL = SPECS["bs-eq147-148"], SPECS["bs-eq155"], SPECS["bs-eq155-cov-small"]
 
 
-def _approx_spec(cid: str, where: str, quote: str) -> ClaimSpec:
-    return ClaimSpec(
-        id=cid, kind="claim", where=where,
-        statement="The expected dropout gradient is approximately the ensemble gradient plus an adaptive "
-                  "weight-decay term (λσ'(U) w Var(δ O)), closer than the ensemble gradient alone.",
-        quote=quote, paper_value="E(∂E_D/∂w) ≈ ∂E_ENS/∂w + adaptive decay",
-        criterion=Criterion(quantity="paired difference (ensemble alone − ensemble + decay) of the median relative "
-                                     "error against the Monte Carlo E[∂E_D/∂w] over training checkpoints", op=">",
-                            threshold=0.0,
-                            reading="'≈ ensemble + decay' read as: adding the decay term brings the approximation "
-                                    "closer to the expected dropout gradient than the ensemble gradient alone."),
-        method="paired-t",
-        regime="the Monte Carlo standard error of E[∂E_D/∂w] (relative, largest over checkpoints) is below the "
-               "smaller of the two median errors, so the comparison is resolved")
-
-
-EQ164 = _approx_spec("bs-eq164", "§11.4, eqs. 164–165",
-                     "E(∂E_D/∂w_i) ≈ ∂E_ENS/∂w_i + λσ'(U)w_i I_i² p_i(1 − p_i) (eq. 165: 'an adaptive weight decay')")
-EQ181 = _approx_spec("bs-eq181", "§11.5, eqs. 179–181",
-                     "the top-layer expected dropout gradient ≈ ensemble gradient + λσ'(U) w Var(δO) (eq. 181)")
+EQ164, EQ181 = SPECS["bs-eq164"], SPECS["bs-eq181"]
 
 
 def _train_and_compare(

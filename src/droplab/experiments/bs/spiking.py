@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from droplab._checks import check_int, check_positive, check_probability
 from droplab._hooks import record_outputs
 from droplab.data import Dataset
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import load_task, train_stage
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -139,54 +139,9 @@ def propagate(
     return acts, [shape(out[len(acts_mods) + k][-1]) for k in range(len(noise))]
 
 
-MEANS = ClaimSpec(
-    id="bs-spiking-means", kind="claim", where="§10.1, eqs. 130–134, Fig. 10.2",
-    statement="Deterministic propagation in the weight-scaled logistic network approximates the average output of "
-              "both the spiking network and the dropout network.",
-    quote="'feedforward deterministic propagation in the third network can be used to approximate both the average "
-          "output of the neurons in the first network over all possible spiking configurations, and the average "
-          "output of the neurons in the second network over all possible dropout configurations' (§10.1, Fig. 10.2)",
-    paper_value="E(O_out) ≈ W_out for both stochastic networks",
-    criterion=Criterion(quantity="per seed, the larger over the spiking and the dropout network of mean |E(O_out) − "
-                                 "W_out| over test inputs and output units (Monte Carlo E)", op="<", threshold=0.05,
-                        reading="'approximate' read as a mean absolute error below 0.05 in probability units, the "
-                                "scale of the deviations of Figs. 9.6–9.7."),
-    method="t", regime="a logistic net trained with dropout (keep r) on the task")
-LEARNING = ClaimSpec(
-    id="bs-sec101-spiking-learning", kind="claim", where="§10.1",
-    statement="A net trained with stochastic spiking hidden units in place of dropout learns as well as the "
-              "dropout-trained net: its test error is not more than a small margin above it.",
-    quote="'Stochastic neurons can be used instead of dropout during learning. Whether stochastic neurons are "
-          "preferable to dropout ... requires further investigations.' (§10.1)",
-    paper_value="no number: spiking units are a substitute for dropout (not claimed better)",
-    criterion=Criterion(
-        quantity="paired difference (spiking − dropout) of test error, same initialization, optimizer and steps",
-        op="<", threshold=0.01,
-        reading="'can be used instead of dropout' read as non-inferiority (the paper leaves superiority open): "
-                "the spiking net's test error exceeds the dropout net's by less than 1 percentage point — about one "
-                "binomial standard error of one net's test error at ~7% error on 1,000 test images (√(0.07·0.93/"
-                "1000) ≈ 0.8 pp), the smallest difference one test set can resolve; fixed before the run."),
-    method="paired-t",
-    regime="both nets learn: test accuracy ≥ 0.5 for each (chance is 0.1), so that 'used during learning' is tested "
-           "on nets that learned")
-VARIANCES = ClaimSpec(
-    id="bs-spiking-variances", kind="check", where="§10.1, eqs. 135 and 137 (fixed O)",
-    statement="At a fixed activity O the signal variances differ: the spiking one r²O(1 − O) is larger when r > O, "
-              "the dropout one O²r(1 − r) when r < O.",
-    check="in hidden layer 1, where O is fixed for a fixed input (no input noise: the condition 'for fixed O' of "
-          "eqs. 135 and 137), over (input, unit) pairs with |r − O| > tie, the Monte Carlo ordering of Var Δ agrees "
-          "with 'spiking larger iff r > O' in ≥ 95% of pairs, every seed. Deeper layers, where O varies with the "
-          "masks below, are checked against eqs. 136 and 138 instead (bs-spiking-eq136-138).")
-AVERAGED = ClaimSpec(
-    id="bs-spiking-eq136-138", kind="check", where="§10.1, eqs. 136 and 138",
-    statement="Averaged over spiking / dropout configurations, the signal variances are r²E(O)(1 − E(O)) (spiking) "
-              "and r Var(O) + E(O)² r(1 − r) (dropout).",
-    check="in every hidden layer and seed, Σ|Var_MC Δ − eq.| / Σ eq. ≤ 0.1 over (input, unit) pairs. Both equations "
-          "are exact (a spike of size r with probability O is a Bernoulli(E O) draw once O is averaged; the dropout "
-          "signal has E δ²O² = r E O²), so the error is Monte Carlo only: a sample variance of n draws of a "
-          "two-point signal has relative SE √((κ − 1)/n), κ = (1 − 3p(1 − p))/(p(1 − p)) its kurtosis, about 0.03 "
-          "at n = 2,000 for p ∈ [0.2, 0.8] and 0.1 at p = 0.05; 0.1 is above the error of every unit weighted by "
-          "its variance and far below the 50–100% a wrong formula gives.")
+SPECS = load_claims(__package__)
+MEANS, LEARNING, VARIANCES, AVERAGED = (SPECS["bs-spiking-means"], SPECS["bs-sec101-spiking-learning"],
+                                        SPECS["bs-spiking-variances"], SPECS["bs-spiking-eq136-138"])
 
 
 def _one_seed(cfg: SpikingConfig, ctx: RunContext, seed: int) -> dict[str, Any]:

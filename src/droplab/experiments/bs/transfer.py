@@ -17,7 +17,7 @@ import torch
 
 from droplab._checks import check_int, check_positive
 from droplab.ensemble import transfer as T
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
@@ -47,29 +47,8 @@ class TransferConfig(ExperimentConfig):
         check_positive("sigma_max", self.sigma_max)
 
 
-EQ72 = ClaimSpec(
-    id="bs-eq72-relu-gaussian", kind="check", where="§7.2, eq. 72; App. A, eq. 190",
-    statement="For S ~ N(μ, σ²), E(RL(S)) = λμΦ(μ/σ) + λσφ(μ/σ); for S ~ U[−a, a], E(RL(S)) = λa/4.",
-    check="at least 99% of the (μ, σ) grid points and of the uniform widths lie within z = 4 standard errors "
-          "(exact variance / K) of the Monte Carlo mean (closed forms of a Gaussian integral)")
-EQ74 = ClaimSpec(
-    id="bs-eq74-75-relu-gap", kind="check", where="§7.2, eqs. 74–75",
-    statement="|E(RL(S)) − RL(E(S))| = λσ/√(2π) at μ = 0 and ≈ 0 when |μ|/σ is large.",
-    check="at μ = 0 the Monte Carlo gap/σ is within 4 SE of 1/√(2π) for every σ, and at grid points with |μ|/σ ≥ 4 "
-          "the gap is below 1e-3 + 4 SE (consequences of eq. 72)")
-PROBIT = ClaimSpec(
-    id="bs-appF-probit", kind="claim", where="App. F, eqs. 241–242",
-    statement="For Gaussian S the probit estimate σ(μ/√(1+0.368σ²)) of E(σ(S)) is more accurate than the NWGM σ(μ) "
-              "when the variance is not small.",
-    quote="'If necessary, it is also possible to derive better and more general estimates of E(O), under the "
-          "assumption that S is Gaussian by approximating the logistic function with the cumulative distribution "
-          "of a Gaussian, as described in Appendix F' (§9.3)",
-    paper_value="the probit estimate is the 'better' estimate of E(σ(S)) for Gaussian S",
-    criterion=Criterion(quantity="paired difference (NWGM − probit) of the mean absolute error against Monte Carlo "
-                                 "E σ(S), over the grid points with σ ≥ 1", op=">", threshold=0.0,
-                        reading="'better' read as a smaller mean absolute error where the variance matters (σ ≥ 1; "
-                                "both estimates agree as σ → 0)."),
-    method="paired-t", regime="a grid of Gaussian inputs with σ ≥ 1 at some points; each seed draws its own samples")
+SPECS = load_claims(__package__)
+EQ72, EQ74, PROBIT = SPECS["bs-eq72-relu-gaussian"], SPECS["bs-eq74-75-relu-gap"], SPECS["bs-appF-probit"]
 
 
 @experiment("bs-transfer", paper=PAPER, reproduces="§7.2, App. A, D, F: E(f(S)) for ReLU and logistic against "

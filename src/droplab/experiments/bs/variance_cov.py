@@ -38,7 +38,7 @@ from droplab.experiments.bs.common import (
     snapshot,
     trained_pair,
 )
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
@@ -139,70 +139,12 @@ def _variance_row(layers: list[dict[str, Any]]) -> dict[str, float]:
             "err_zero": float(v.abs().mean()), "err_W1mW": float((v - upper).abs().mean())}
 
 
-VAR_ZERO = ClaimSpec(
-    id="bs-fig98-99-variance-zero", kind="claim", where="§9.6, eqs. 117–118, Figs. 9.8–9.9",
-    statement="At the beginning and the end of learning the dropout variances are small, so Var(O) ≈ 0 is a better "
-              "estimate than W(1 − W).",
-    quote="'At the beginning and the end of learning, the variances are small and so “0” is the better "
-          "approximation' (§9.6, eqs. 117–118)",
-    paper_value="'0' the better estimate at the beginning and the end (Figs. 9.8–9.9)",
-    criterion=Criterion(quantity="per seed, the larger over initialization and the trained net of mean |V − 0| − "
-                                 "mean |V − W(1 − W)| over all hidden units × inputs", op="<", threshold=0.0,
-                        reading="'the better approximation' read as a smaller mean absolute error, at both ends."),
-    method="t", regime="a deep logistic net, at initialization and trained with dropout (≥ 50% test accuracy)")
-VAR_PEAK = ClaimSpec(
-    id="bs-fig910-variance-training", kind="claim", where="§9.6, Fig. 9.10",
-    statement="The mean dropout variance over the hidden units is larger during learning than at its beginning and "
-              "end.",
-    quote="'However, during learning, variances can be expected to be larger and closer to their approximate upper "
-          "bound W(1 − W) (Figs. 9.10 and 9.11)'; Fig. 9.10: 'Temporal evolution of the dropout variance V(O) during "
-          "training averaged over all hidden units' (§9.6)",
-    paper_value="mean V rises during learning and falls at the end (Fig. 9.10)",
-    criterion=Criterion(quantity="per seed, the largest mean V over the intermediate log-spaced snapshots of one "
-                                 "training run minus the larger of mean V at initialization and at the end",
-                        op=">", threshold=0.0,
-                        reading="'larger during learning' than at 'the beginning and the end': the peak of the "
-                                "paper's curve lies strictly inside the run."),
-    method="t", regime="one training run with ≥ 3 snapshots, ending in a trained net (≥ 50% test accuracy)")
-VAR_CLOSER = ClaimSpec(
-    id="bs-fig911-closer-to-upper", kind="claim", where="§9.6, Fig. 9.11",
-    statement="During learning the variances are closer to their upper estimate W(1 − W) than at the beginning and "
-              "the end.",
-    quote="'during learning, variances can be expected to be larger and closer to their approximate upper bound "
-          "W(1 − W)'; Fig. 9.11: 'Temporal evolution of the difference W(1 − W) − V during training averaged over "
-          "all hidden units' (§9.6)",
-    paper_value="W(1 − W) − V smallest relative to W(1 − W) during learning (Fig. 9.11)",
-    criterion=Criterion(quantity="per seed, the smallest over intermediate snapshots of mean(W(1 − W) − V) / mean "
-                                 "W(1 − W), minus the smaller of that at initialization and at the end",
-                        op="<", threshold=0.0,
-                        reading="'closer' is relative to the bound's size: near 0 or 1 both W(1 − W) and V vanish, "
-                                "so the absolute gap of Fig. 9.11 is small at the end whatever V does; the gap as a "
-                                "fraction of W(1 − W) is smallest strictly inside the run."),
-    method="t", regime="one training run with ≥ 3 snapshots, ending in a trained net (≥ 50% test accuracy)")
-UNCONNECTED = ClaimSpec(
-    id="bs-fig912-913-unconnected", kind="claim", where="§9.6, eq. 119, Figs. 9.12–9.13",
-    statement="For pairs of units that are not directly connected, E(O_i O_j) ≈ W_i W_j, much better than 0.",
-    quote="'E(O_i^l O_j^h) = E(O_i^l)E(O_j^h) ≈ W_i^l W_j^h' (eq. 119); 'The approximation is much better than simply "
-          "using 0 (Fig. 9.13)' (§9.6)",
-    paper_value="W_i W_j much better than 0, before and after training",
-    criterion=Criterion(quantity="per seed, the larger over before/after training of mean |E(O_i O_j) − W_i W_j| / "
-                                 "mean |E(O_i O_j) − 0| over random unconnected pairs × inputs", op="<",
-                        threshold=0.5,
-                        reading="'much better' read as less than half the error of the estimate 0."),
-    method="t", regime="a deep logistic net, before and after training with dropout (≥ 50% test accuracy)")
-CONNECTED = ClaimSpec(
-    id="bs-fig914-connected", kind="claim", where="§9.6, eqs. 121–124, Fig. 9.14",
-    statement="For connected pairs the correction E(O_i O_j) ≈ W_ij W_j improves slightly on W_i W_j at the end of "
-              "learning.",
-    quote="'The correction provides a small improvement at the end of learning but not at the beginning' (§9.6, "
-          "after eq. 124)",
-    paper_value="a small improvement after training (Fig. 9.14)",
-    criterion=Criterion(quantity="per seed, after training, the mean over connected pairs × inputs of the paired "
-                                 "difference |E(O_i O_j) − W_i W_j| − |E(O_i O_j) − W_ij W_j|", op=">", threshold=0.0,
-                        reading="'a small improvement' read as a positive paired difference of the absolute errors "
-                                "(same pairs, inputs and Monte Carlo truth); its size is reported. 'Not at the "
-                                "beginning' is reported, not judged (no improvement is not a prediction of sign)."),
-    method="paired-t", regime="a deep logistic net with ≥ 2 hidden layers trained with dropout (≥ 50% test accuracy)")
+SPECS = load_claims(__package__)
+VAR_ZERO, VAR_PEAK, VAR_CLOSER, UNCONNECTED, CONNECTED = (SPECS["bs-fig98-99-variance-zero"],
+                                                          SPECS["bs-fig910-variance-training"],
+                                                          SPECS["bs-fig911-closer-to-upper"],
+                                                          SPECS["bs-fig912-913-unconnected"],
+                                                          SPECS["bs-fig914-connected"])
 CLAIMS = [VAR_ZERO, VAR_PEAK, VAR_CLOSER, UNCONNECTED, CONNECTED]
 
 
