@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from droplab.data import Dataset
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
@@ -41,19 +41,8 @@ class AlignmentConfig(NoiseConfig):
     }
 
 
-FIG4 = ClaimSpec(
-    id="zzx-fig4-alignment", kind="claim", where="Fig. 4, §7",
-    statement="Tr(HΣ) is much larger than Tr(HΣ̄) throughout training, for every (keep, lr).",
-    quote="in the whole training process under different learning rates and dropout rates, Tr(H_iΣ_i) is much larger "
-          "than Tr(H_iΣ̄_i), indicating the anisotropic structure of dropout noise and its high alignment with the "
-          "Hessian matrix.",
-    paper_value="solid lines well above dotted ones at every epoch (Fig. 4, log scale)",
-    criterion=Criterion(quantity="log10 of the smallest Tr(HΣ)/Tr(HΣ̄) over recorded steps and (keep, lr) pairs, "
-                                 "per seed", op=">", threshold=1.0,
-                        reading="'much larger' read as at least an order of magnitude (ratio 10) at every recorded "
-                                "step, the worst step and pair of each seed; the random-eigenvector null is "
-                                "reported beside."),
-    method="t", regime="the nets are trained by dropout GD (any accuracy: the statement is about the whole training)")
+SPECS = load_claims(__package__)
+FIG4 = SPECS["zzx-fig4-alignment"]
 
 
 @experiment("zzx-alignment", paper=PAPER, reproduces="Fig. 4: Tr(HΣ) ≫ Tr(HΣ̄) throughout training",

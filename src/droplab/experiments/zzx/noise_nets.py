@@ -27,16 +27,12 @@ from torch import nn
 from droplab._checks import check_choice, check_int, check_probability
 from droplab._params import layer_block
 from droplab.data import Dataset
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import ClaimSpec, load_claims
 from droplab.experiments.common import load_task, train_stage
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.experiments.zzx.noise_measures import (
-    CLEARER_QUOTE,
-    CLEARER_READING,
-    FIG2_QUOTE,
-    FIG3_QUOTE,
     KINDS,
     PAPER,
     TITLES,
@@ -46,7 +42,6 @@ from droplab.experiments.zzx.noise_measures import (
     hessian_variance,
     noise_samples,
     scheduled_lr,
-    slope_claim,
     variance_flatness,
 )
 from droplab.models import ResNet20, Transformer
@@ -143,38 +138,16 @@ def _net(cfg: NetNoiseConfig, train: Dataset) -> tuple[nn.Module, list[str]]:
     return model.to(cfg.device), layer_block(model, nn.Conv2d, 1, bias=False)  # index 0 is the stem
 
 
-def _claims(net: str, title: str, letters: tuple[str, str], substitute: str, trained: str) -> dict[str, ClaimSpec]:
-    """Figs. 2–3's rows for one net (parameter row ``letters[0]``, gradient row ``letters[1]``)."""
-    one = {"net": net, "substitute": substitute, "trained": trained, "over": ""}
-    specs = {}
-    for kind, letter in zip(("trajectory", "gradient"), letters):
-        noise = "gradient" if kind == "gradient" else "parameter"
-        specs[f"fig2-{kind}"] = slope_claim(
-            "2", f"Fig. 2({letter}), §6.1", kind, -1,
-            f"{title}: along the PCA directions of the {noise} noise, larger variance goes with smaller interval "
-            "flatness.", FIG2_QUOTE, f"negative slope (Fig. 2({letter}))",
-            "'inverse relationship ... negative correlation' read as a negative slope of log F against log λ(Σ) "
-            "for the one (keep, lr) of this net (App. A); the sign, nothing more.", **one)
-        specs[f"fig3-{kind}"] = slope_claim(
-            "3", f"Fig. 3({letter}), §6.2", kind, +1,
-            f"{title}: the {noise}-noise variance along a Hessian eigenvector grows with its eigenvalue.",
-            FIG3_QUOTE, f"positive slope (Fig. 3({letter}))",
-            "'power-law relationship ... positive correlation' read as a positive log–log slope of "
-            "Var(Proj_{v_i(H)} S) against λ_i(H) for the one (keep, lr) of this net.", **one)
-    specs["clearer"] = ClaimSpec(
-        id=f"zzx-fig23-{net}-gradient-clearer", kind="claim", where=f"Figs. 2–3 ({letters[0]}, {letters[1]}), §6.2",
-        statement=f"{title}: gradient sampling shows Fig. 3's power law more clearly than parameter sampling.",
-        quote=CLEARER_QUOTE, paper_value=f"Fig. 3({letters[1]}) straighter than Fig. 3({letters[0]})",
-        criterion=Criterion(quantity="paired difference (S_grad − S_para) of the log–log R² of Fig. 3's relation, "
-                                     "per seed", op=">", threshold=0.0, reading=CLEARER_READING),
-        regime=f"the net trained by {trained} to ≥ min_train_acc training accuracy", substitute=substitute)
-    return specs
-
-
-RESNET = _claims("resnet20", "ResNet-20", ("b", "e"), "mnist-5k (the first 128 training images, average-pooled to "
-                 "14×14) for CIFAR-100; ResNet-20 at width 0.25, trained by full-batch Adam", "dropout Adam")
-TRANSFORMER = _claims("transformer", "Transformer", ("c", "f"), "reversal (generated translation task, 128 training "
-                      "pairs) for Multi30k", "dropout Adam")
+SPECS = load_claims(__package__)
+RESNET = {"fig2-trajectory": SPECS["zzx-fig2-resnet20-trajectory"],
+          "fig3-trajectory": SPECS["zzx-fig3-resnet20-trajectory"],
+          "fig2-gradient": SPECS["zzx-fig2-resnet20-gradient"], "fig3-gradient": SPECS["zzx-fig3-resnet20-gradient"],
+          "clearer": SPECS["zzx-fig23-resnet20-gradient-clearer"]}
+TRANSFORMER = {"fig2-trajectory": SPECS["zzx-fig2-transformer-trajectory"],
+               "fig3-trajectory": SPECS["zzx-fig3-transformer-trajectory"],
+               "fig2-gradient": SPECS["zzx-fig2-transformer-gradient"],
+               "fig3-gradient": SPECS["zzx-fig3-transformer-gradient"],
+               "clearer": SPECS["zzx-fig23-transformer-gradient-clearer"]}
 
 
 def net_noise(cfg: NetNoiseConfig, ctx: RunContext, specs: dict[str, ClaimSpec], title: str, letters: str) -> None:

@@ -26,16 +26,12 @@ from torch import nn
 from droplab._checks import check_probability
 from droplab._params import layer_block
 from droplab.data import Dataset
-from droplab.experiments.claims import ClaimSpec, Criterion
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import load_task, train_stage
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
 from droplab.experiments.zzx.noise_measures import (
-    CLEARER_QUOTE,
-    CLEARER_READING,
-    FIG2_QUOTE,
-    FIG3_QUOTE,
     KINDS,
     PAPER,
     TITLES,
@@ -44,7 +40,6 @@ from droplab.experiments.zzx.noise_measures import (
     hessian_spectrum,
     hessian_variance,
     noise_samples,
-    slope_claim,
     variance_flatness,
 )
 from droplab.models import FNN
@@ -110,20 +105,8 @@ def trained_nets(cfg: NoiseConfig, ctx: RunContext, seed: int,
         yield keep, lr, model, {**metrics, "train": train}
 
 
-FIG2 = {
-    "gradient": slope_claim(
-        "2", "Fig. 2(d), §6.1", "gradient", -1,
-        "Along the PCA directions of the gradient noise, larger variance goes with smaller interval flatness.",
-        FIG2_QUOTE, "negative slope for every (p, lr) (dashed lines of Fig. 2(d))",
-        "'inverse relationship' read as a negative slope of log F against log λ for every pair; the paper's "
-        "approximate power law is reported (slope, R²), not tested beyond its sign."),
-    "trajectory": slope_claim(
-        "2", "Fig. 2(a), §6.1", "trajectory", -1,
-        "Along the PCA directions of the parameter noise, larger variance goes with smaller interval flatness.",
-        FIG2_QUOTE, "negative correlation (top line of Fig. 2, noisier than the gradient line)",
-        "the paper says of parameter sampling only that the correlation is negative (and that gradient "
-        "sampling is clearer, §6.2): the sign, nothing more, for every pair."),
-}
+SPECS = load_claims(__package__)
+FIG2 = {"gradient": SPECS["zzx-fig2-gradient"], "trajectory": SPECS["zzx-fig2-trajectory"]}
 
 
 @experiment("zzx-variance-flatness", paper=PAPER,
@@ -170,27 +153,8 @@ def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
                             "directions_per_seed": cfg.n_directions * len(cfg.pairs)})
 
 
-FIG3 = {
-    "gradient": slope_claim(
-        "3", "Fig. 3(d), §6.2", "gradient", +1,
-        "The gradient-noise variance along a Hessian eigenvector grows as a power of its eigenvalue.",
-        FIG3_QUOTE, "positive slope for every (p, lr) (Fig. 3(d))",
-        "'power-law relationship ... positive correlation' read as a positive log–log slope for every pair."),
-    "trajectory": slope_claim(
-        "3", "Fig. 3(a), §6.2", "trajectory", +1,
-        "The parameter-noise variance along a Hessian eigenvector grows with its eigenvalue.",
-        FIG3_QUOTE, "positive correlation (Fig. 3(a), noisier)",
-        "the sign of the relation for every pair, as for the gradient samples ('no matter S is sampled from "
-        "parameters or gradients')."),
-}
-CLEARER = ClaimSpec(
-    id="zzx-fig23-gradient-clearer", kind="claim", where="Figs. 2–3, §6.2",
-    statement="Gradient sampling shows the power-law relation more clearly than parameter sampling.",
-    quote=CLEARER_QUOTE, paper_value="gradient rows straighter than parameter rows",
-    criterion=Criterion(quantity="paired difference (S_grad − S_para) of the log–log R² of Fig. 3's relation, "
-                                 "mean over (keep, lr) pairs, per seed", op=">", threshold=0.0,
-                        reading=CLEARER_READING),
-    regime="every net trained by dropout GD to ≥ min_train_acc training accuracy")
+FIG3 = {"gradient": SPECS["zzx-fig3-gradient"], "trajectory": SPECS["zzx-fig3-trajectory"]}
+CLEARER = SPECS["zzx-fig23-gradient-clearer"]
 
 
 @experiment("zzx-hessian-variance", paper=PAPER,

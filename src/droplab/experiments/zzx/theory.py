@@ -25,7 +25,7 @@ from torch import nn
 from droplab._checks import check_probability
 from droplab._params import layer_block
 from droplab.data import Dataset
-from droplab.experiments.claims import ClaimSpec
+from droplab.experiments.claims import load_claims
 from droplab.experiments.common import load_task, train_stage
 from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
@@ -78,24 +78,8 @@ def _binary(data: Dataset) -> Dataset:
     return Dataset(data.name, data.split, data.x, (data.y % 2).to(data.x.dtype), None, dict(data.meta))
 
 
-THM1 = ClaimSpec(
-    id="zzx-thm1-hessian", kind="check", where="Theorem 1, App. B.1",
-    statement="E_η ∇²R^drop = (1/n) Σ_i [∇f∇fᵀ + (1−p)/p Σ_j ∇f^j∇f^jᵀ] (piecewise-linear net, MSE).",
-    check="the relative Frobenius error between the closed form and the empirical expected Hessian (mean of exact "
-          "Hessians over drawn masks) is at most 3× the empirical one's relative Monte Carlo error ‖SE‖_F/‖H_emp‖_F "
-          "(Theorem 1 is exact a.e. for one layer's block: a check of the derivation on its own setting)")
-THM2 = ClaimSpec(
-    id="zzx-thm2-covariance", kind="check", where="Theorem 2, App. B.2",
-    statement="Σ^drop ≈ (1/n) Σ_i [a_i ∇f∇fᵀ + b_i (1−p)/p Σ_j ∇f^j∇f^jᵀ] near a minimum.",
-    check="the cosine similarity of the closed form and the sampled covariance of single-example dropout gradients, "
-          "and the |cosine| of their top eigenvectors, are both ≥ cosine_min (Theorem 2 drops the expected "
-          "gradient, Assumption 1: a check of the derivation at the trained θ, with ‖E g‖/√Tr Σ reported)")
-PROP1 = ClaimSpec(
-    id="zzx-prop1-orderings", kind="check", where="Proposition 1, App. B.3",
-    statement="δ²H ⪯ Σ^drop ⪯ (δ+ε)²H: the covariance is sandwiched between multiples of the Hessian.",
-    check="on the empirical matrices with c_low = min_i min(a_i, b_i) and c_high = max_i max(a_i, b_i), the smallest "
-          "eigenvalues of Σ − c_low·H and c_high·H − Σ are ≥ −psd_tol × λ_max(c_high·H) (tolerance for Monte Carlo "
-          "error); the closed forms satisfy it by construction and are reported alongside")
+SPECS = load_claims(__package__)
+THM1, THM2, PROP1 = SPECS["zzx-thm1-hessian"], SPECS["zzx-thm2-covariance"], SPECS["zzx-prop1-orderings"]
 
 
 @experiment("zzx-theory", paper=PAPER,
