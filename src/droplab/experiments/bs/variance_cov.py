@@ -76,36 +76,6 @@ def _pairs(model: nn.Module, g: torch.Generator, n: int) -> dict[str, list[tuple
 
 
 def _pair_errors(model: nn.Module, x: torch.Tensor, pairs: dict[str, list], cfg: VarianceCovConfig,
-                 g: torch.Generator) -> dict[str, Any]:
-    mods = hidden_modules(model)
-    all_pairs = pairs["unconnected"] + pairs["connected"]
-    res = sample_ensemble(model, x, mods, cfg.samples, generator=g, pairs=all_pairs)
-    truth = res.pairs.product_mean
-    w = {m: res.units[m].ensemble.to(torch.float64) for m in mods}
-    nu = len(pairs["unconnected"])
-    indep = torch.stack([w[a][:, i] * w[b][:, j] for a, i, b, j in all_pairs], -1)
-    out = {"unconnected_err_WW": float((truth[:, :nu] - indep[:, :nu]).abs().mean()),
-           "unconnected_err_zero": float(truth[:, :nu].abs().mean())}
-    if pairs["connected"]:
-        names = dict(model.named_modules())
-        corrected = []
-        for target, i, source, j in pairs["connected"]:
-            t_idx = target.rsplit(".", 1)
-            linear = f"{t_idx[0]}.{int(t_idx[1]) - 1}"
-            if not isinstance(names.get(linear), nn.Linear):
-                raise ValueError(f"expected an nn.Linear before {target}, got {linear!r}")
-            est = A.connected_product_estimate(model, x, source, linear, target, torch.tensor([[j, i]]))
-            corrected.append(est["corrected"][:, 0].to(torch.float64))
-        corrected_t = torch.stack(corrected, -1)
-        out["connected_err_corrected"] = float((truth[:, nu:] - corrected_t).abs().mean())
-        out["connected_err_WW"] = float((truth[:, nu:] - indep[:, nu:]).abs().mean())
-        out["connected_truth"], out["connected_corrected"] = truth[:, nu:], corrected_t
-        out["connected_WW"] = indep[:, nu:]
-    out["unconnected_truth"], out["unconnected_WW"] = truth[:, :nu], indep[:, :nu]
-    return out
-
-
-def _pair_errors(model: nn.Module, x: torch.Tensor, pairs: dict[str, list], cfg: VarianceCovConfig,
                  g: torch.Generator) -> dict[str, torch.Tensor]:
     """Monte Carlo E(O_i O_j) and the estimates W_i W_j (all pairs) and W_ij W_j (connected), each ``(N, P)``."""
     mods = hidden_modules(model)

@@ -194,28 +194,19 @@ def flat_minima(cfg: FlatMinimaConfig, ctx: RunContext, claims: tuple[ClaimSpec,
                                                **{f"median_F_{n}_factor_{c}": v for (n, c), v in med.items()}})
 
 
-@experiment("zzx-flat-minima", paper=PAPER, reproduces="Fig. 1(a): dropout finds flatter minima that generalize better",
-            config=FlatMinimaConfig, claims=FIG1A)
-def run(cfg: FlatMinimaConfig, ctx: RunContext) -> None:
-    flat_minima(cfg, ctx, FIG1A)
+def _row(exp_id: str, config: type[FlatMinimaConfig], claims: tuple[ClaimSpec, ...], reproduces: str) -> None:
+    """Register one row of Fig. 1: each seed trains the net with and without dropout, then :func:`flat_minima`."""
+
+    def run(cfg: FlatMinimaConfig, ctx: RunContext) -> None:
+        flat_minima(cfg, ctx, claims)
+
+    experiment(exp_id, paper=PAPER, reproduces=reproduces, config=config, claims=claims)(run)
 
 
-@experiment("zzx-flat-minima-vgg9", paper=PAPER,
-            reproduces="Fig. 1(b): VGG-9 with dropout finds a flatter minimum that generalizes better",
-            config=VGG9FlatMinimaConfig, claims=FIG1B)
-def run_vgg9(cfg: VGG9FlatMinimaConfig, ctx: RunContext) -> None:
-    flat_minima(cfg, ctx, FIG1B)
-
-
-@experiment("zzx-flat-minima-transformer", paper=PAPER,
-            reproduces="Fig. 1(d): a transformer with dropout finds a flatter minimum that generalizes better",
-            config=TransformerFlatMinimaConfig, claims=FIG1D)
-def run_transformer(cfg: TransformerFlatMinimaConfig, ctx: RunContext) -> None:
-    flat_minima(cfg, ctx, FIG1D)
-
-
-@experiment("zzx-flat-minima-resnet20", paper=PAPER,
-            reproduces="Fig. 1(c): ResNet-20 with dropout finds a flatter minimum that generalizes better",
-            config=ResNetFlatMinimaConfig, claims=FIG1C)
-def run_resnet20(cfg: ResNetFlatMinimaConfig, ctx: RunContext) -> None:
-    flat_minima(cfg, ctx, FIG1C)
+_row("zzx-flat-minima", FlatMinimaConfig, FIG1A, "Fig. 1(a): dropout finds flatter minima that generalize better")
+_row("zzx-flat-minima-vgg9", VGG9FlatMinimaConfig, FIG1B,
+     "Fig. 1(b): VGG-9 with dropout finds a flatter minimum that generalizes better")
+_row("zzx-flat-minima-transformer", TransformerFlatMinimaConfig, FIG1D,
+     "Fig. 1(d): a transformer with dropout finds a flatter minimum that generalizes better")
+_row("zzx-flat-minima-resnet20", ResNetFlatMinimaConfig, FIG1C,
+     "Fig. 1(c): ResNet-20 with dropout finds a flatter minimum that generalizes better")
