@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -44,6 +44,9 @@ from droplab.experiments.zzx.noise_measures import (
 )
 from droplab.models import FNN
 from droplab.training import TrainConfig
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CE = nn.functional.cross_entropy
 
@@ -105,6 +108,14 @@ def trained_nets(cfg: NoiseConfig, ctx: RunContext, seed: int,
         yield keep, lr, model, {**metrics, "train": train}
 
 
+def _label(fig: Figure, axes: Any, xlabel: str, ylabel: str) -> None:
+    """Axis labels, one panel per kind of sample (gradients, parameters), legends and spacing."""
+    for ax, kind in zip(axes, KINDS):
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=TITLES[kind])
+        ax.legend(fontsize=7)
+    fig.subplots_adjust(wspace=0.35)
+
+
 SPECS = load_claims(__package__)
 FIG2 = {"gradient": SPECS["zzx-fig2-gradient"], "trajectory": SPECS["zzx-fig2-trajectory"]}
 
@@ -134,10 +145,7 @@ def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
         for kind in KINDS:
             slopes[kind].append(worst[kind])
             censored[kind].append(n_cens[kind])
-    for ax, kind in zip(axes, KINDS):
-        ax.set(xlabel="PCA variance λ_i(Σ)", ylabel="interval flatness F along v_i(Σ)", title=TITLES[kind])
-        ax.legend(fontsize=7)
-    fig.subplots_adjust(wspace=0.35)
+    _label(fig, axes, "PCA variance λ_i(Σ)", "interval flatness F along v_i(Σ)")
     ctx.table("variance_flatness", rows)
     ctx.figure(fig, "variance_flatness", f"{ctx.paper}, Fig. 2(a, d): PCA variance of the dropout noise against "
                f"Definition 2's interval flatness (factor 2) along the top {cfg.n_directions} eigen-directions of the "
@@ -186,11 +194,7 @@ def run_hessian_variance(cfg: NoiseConfig, ctx: RunContext) -> None:
         for kind in KINDS:
             slopes[kind].append(worst[kind])
             r2[kind].append(sum(fits[kind]) / len(fits[kind]))
-    for ax, kind in zip(axes, KINDS):
-        ax.set(xlabel="Hessian eigenvalue λ_i(H) (evaluation-mode loss)", ylabel="Var(Proj_{v_i(H)} S)",
-               title=TITLES[kind])
-        ax.legend(fontsize=7)
-    fig.subplots_adjust(wspace=0.35)
+    _label(fig, axes, "Hessian eigenvalue λ_i(H) (evaluation-mode loss)", "Var(Proj_{v_i(H)} S)")
     ctx.table("hessian_variance", rows)
     ctx.figure(fig, "hessian_variance", f"{ctx.paper}, Fig. 3(a, d): variance of the dropout samples projected on "
                f"the Hessian's eigenvectors against the eigenvalues (positive part), block D = {dim}, seed "
