@@ -69,6 +69,7 @@ class SpikingConfig(SpikingNetConfig):
     n_inputs: int = 50
     n_samples: int = 2000
     tie: float = 0.02
+    min_spikes: float = 20.0
 
     PROFILES = {
         "smoke": {"hidden": (16,), "steps": 30, "n_inputs": 5, "n_samples": 100, "n_train": 200},
@@ -84,6 +85,7 @@ class SpikingConfig(SpikingNetConfig):
     def validate(self) -> None:
         super().validate()
         check_positive("tie", self.tie, allow_zero=True)
+        check_positive("min_spikes", self.min_spikes, allow_zero=True)
         for name in ("n_inputs", "n_samples"):
             check_int(name, getattr(self, name), minimum=1)
 
@@ -174,7 +176,14 @@ def _one_seed(cfg: SpikingConfig, ctx: RunContext, seed: int) -> dict[str, Any]:
             pred_drop = cfg.r * d_s.var(0) + eo_d**2 * cfg.r * (1 - cfg.r)  # eq. 138
             row["eq136_rel_err"] = float((var_spike - pred_spike).abs().sum() / pred_spike.sum())
             row["eq138_rel_err"] = float((var_drop - pred_drop).abs().sum() / pred_drop.sum())
-            decided = (cfg.r - eo_d).abs() > cfg.tie
+            # Monte Carlo orders the two variances only where spikes are not too rare: the sample variance of n
+            # Bernoulli(O) draws has relative SE ≈ 1/√(n·O(1 − O)) (kurtosis ≈ 1/(O(1 − O)) for a rare outcome) and
+            # is 0 with probability (1 − O)^n ≈ e^(−nO) (at O = 1e-4, n = 2,000: 0.82), so pairs with fewer than
+            # min_spikes expected minority outcomes are not decidable (at 20: relative SE ≤ 0.22, while the true
+            # ratio r(1 − O)/(O(1 − r)) is ≥ 5 where O(1 − O) < 20/2,000 and r = 0.5).
+            resolvable = cfg.n_samples * eo_d * (1 - eo_d) >= cfg.min_spikes
+            decided = ((cfg.r - eo_d).abs() > cfg.tie) & resolvable
+            row["unresolvable_fraction"] = float((~resolvable).double().mean())
             predicted = cfg.r > eo_d  # spiking variance larger iff r > O (eqs. 135, 137: r²O(1−O) vs O²r(1−r))
             observed = var_spike > var_drop
             row["order_agreement"] = float((predicted == observed)[decided].double().mean())
@@ -239,6 +248,8 @@ def run(cfg: SpikingConfig, ctx: RunContext) -> None:
     frac = [res["agree"] / res["counted"] if res["counted"] else None for res in per.values()]
     ctx.check(VARIANCES, all(f is not None and f >= 0.95 for f in frac),
               {"agreement_layer1": frac, "pairs": [res["counted"] for res in per.values()],
+               "unresolvable_fraction_by_layer": [[r["unresolvable_fraction"] for r in res["rows"]
+                                                   if "unresolvable_fraction" in r] for res in per.values()],
                "agreement_by_layer_reported": [[r["order_agreement"] for r in res["rows"] if "order_agreement" in r]
                                                for res in per.values()]})
     rel = {q: [r[f"{q}_rel_err"] for res in per.values() for r in res["rows"] if "eq136_rel_err" in r]
