@@ -64,3 +64,17 @@ def test_claims_are_records_with_id_and_verdict(tmp_path):
     (tmp_path / "claims.json").write_text(json.dumps({"id": "a"}))
     with pytest.raises(ValueError, match="claims.json must hold a JSON array, got dict"):
         read_claims(tmp_path)
+
+
+def test_a_resumed_run_counts_the_seconds_of_its_earlier_sessions(tmp_path):
+    first = RunContext(tmp_path / "r", "t", "smoke", Cfg())
+    first.stage("s", lambda: {"v": 1.0})
+    first.close()
+    meta_path = tmp_path / "r" / "run.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(elapsed_s=100.0, cpu_s=90.0)  # as an earlier, interrupted session would have left it
+    meta_path.write_text(json.dumps(meta))
+    second = RunContext(tmp_path / "r", "t", "smoke", Cfg(), resume=True)
+    second.finish()
+    meta = json.loads(meta_path.read_text())
+    assert meta["status"] == "complete" and meta["elapsed_s"] >= 100.0 and meta["cpu_s"] >= 90.0

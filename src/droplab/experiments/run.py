@@ -230,6 +230,9 @@ class RunContext:
         if threads is not None and threads != torch.get_num_threads():
             raise ValueError(f"--resume: {self.path} was started with {threads} torch thread(s), this process has "
                              f"{torch.get_num_threads()}; float sums depend on it, so resume with --threads {threads}")
+        # the time already spent counts: run.json's seconds are the run's, over all its sessions
+        self._started -= float(meta.get("elapsed_s") or 0)
+        self._cpu -= float(meta.get("cpu_s") or 0)
         return False
 
     def close(self) -> None:
