@@ -101,7 +101,7 @@ def claims(ids: tuple[str, ...], as_json: bool, as_markdown: bool) -> None:
 def run(experiment_id: str, profile: str, sets: tuple[str, ...], out: str | None, resume: bool,
         device: str | None, print_config: bool, no_progress: bool) -> None:
     """Run one experiment and write its report next to its run directory."""
-    from droplab.experiments import claims_hash, get_experiment, run_experiment
+    from droplab.experiments import claim_listing, claims_hash, get_experiment, run_experiment
     from droplab.reports import write_report
 
     overrides = _parse_sets(sets)
@@ -113,7 +113,7 @@ def run(experiment_id: str, profile: str, sets: tuple[str, ...], out: str | None
         return
     path = Path(out or Path("runs") / profile / experiment_id)
     ctx = run_experiment(exp, path, profile=profile, overrides=overrides, resume=resume, progress=not no_progress)
-    html_path, _ = write_report([path], path, current_hash=claims_hash())
+    html_path, _ = write_report([path], path, current_hash=claims_hash(), current_listing=claim_listing())
     for c in ctx.claims:
         click.echo(f"[{c.kind} {c.verdict}] {c.id}: {c.statement}" + (f" ({c.reason})" if c.reason else ""))
     click.echo(f"run directory: {path}\nreport: {html_path}")
@@ -139,7 +139,7 @@ def reproduce(profile: str, only: tuple[str, ...], out: str | None, fresh: bool,
     """
     from tqdm.auto import tqdm
 
-    from droplab.experiments import claims_hash
+    from droplab.experiments import claim_listing, claims_hash
     from droplab.experiments import reproduce as run_all
     from droplab.reports import write_report
 
@@ -153,7 +153,7 @@ def reproduce(profile: str, only: tuple[str, ...], out: str | None, fresh: bool,
     dirs, failed = run_all(path, profile=profile, only=only, fresh=fresh, progress=not no_progress,
                            overrides={"device": device} if device else None,
                            log=lambda line: tqdm.write(line, file=sys.stderr), workers=workers)
-    html_path, md_path = write_report(dirs, path, current_hash=claims_hash())
+    html_path, md_path = write_report(dirs, path, current_hash=claims_hash(), current_listing=claim_listing())
     click.echo(f"report: {html_path}\nmarkdown: {md_path}")
     if failed:
         raise click.ClickException(f"{len(failed)} experiment(s) failed: {', '.join(failed)}; their run.json and "
@@ -169,14 +169,14 @@ def reproduce(profile: str, only: tuple[str, ...], out: str | None, fresh: bool,
               help="Also rewrite the '<!-- droplab:results ID ... -->' blocks of this folder's Markdown files.")
 def report(run_dirs: tuple[str, ...], out: str | None, metrics: tuple[str, ...], docs_dir: str | None) -> None:
     """Write one HTML page and a Markdown file for run directories, folders of them, or a sweep."""
-    from droplab.experiments import claims_hash
+    from droplab.experiments import claim_listing, claims_hash
     from droplab.reports import expand_run_dirs, load_run, update_docs, write_report, write_sweep_report
 
     if len(run_dirs) == 1 and (Path(run_dirs[0]) / "sweep.json").is_file():
         html_path, md_path = write_sweep_report(Path(run_dirs[0]), Path(out) if out else None, list(metrics) or None)
     else:
         html_path, md_path = write_report([Path(p) for p in run_dirs], Path(out or run_dirs[0]),
-                                          current_hash=claims_hash())
+                                          current_hash=claims_hash(), current_listing=claim_listing())
     click.echo(f"report: {html_path}\nmarkdown: {md_path}")
     if docs_dir:
         runs = [load_run(p) for p in expand_run_dirs([Path(p) for p in run_dirs])]

@@ -124,3 +124,13 @@ def test_docs_results_blocks_are_rewritten_from_runs_and_the_rest_kept(tmp_path)
     assert "`down` it goes down" in row and "(3 seeds)" in row and "negative slope" in row
     assert "Not in these runs: exp-z" in text and "Profile quick" in text
     assert update_docs(runs, docs) == []  # a second pass changes nothing
+
+
+def test_the_registry_line_names_only_records_whose_criteria_changed(tmp_path):
+    make_run(tmp_path / "a", "exp-a", [-1.0, -1.1, -0.9])
+    same = [CLAIM.listing("exp-a", "Paper 2024"), CHECK.listing("exp-a", "Paper 2024")]
+    _, md_path = write_report([tmp_path / "a"], tmp_path / "out", current_hash="zzz999", current_listing=same)
+    assert "every record's statement, criterion and regime equal the current registry's" in md_path.read_text()
+    changed = [{**same[0], "regime": "trained to loss ≤ 0.01"}, same[1]]
+    _, md_path = write_report([tmp_path / "a"], tmp_path / "out", current_hash="zzz999", current_listing=changed)
+    assert "1 record(s) made under criteria that changed since: down" in md_path.read_text()

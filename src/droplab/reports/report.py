@@ -21,7 +21,7 @@ import base64
 import html
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,8 +142,24 @@ def scoreboard(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
     return [{"paper": p, **counts} for p, counts in sorted(papers.items())]
 
 
-def header(runs: Sequence[RunRecord], current_hash: str | None) -> list[tuple[str, str]]:
-    """(label, value) lines saying what was run."""
+def stale_records(r: RunRecord, current: Mapping[str, dict[str, Any]] | None) -> list[str]:
+    """Ids of ``r``'s records whose registered text (statement, criterion, a claim's regime) differs from
+    ``current`` (the registry now, by id) or that it no longer holds; [] without ``current``."""
+    if current is None:
+        return []
+    out = []
+    for c in r.claims:
+        now = current.get(c["id"])
+        if (now is None or now.get("statement") != c.get("statement") or now.get("criterion") != c.get("criterion")
+                or (c.get("kind") == "claim" and now.get("regime") != (c.get("regime") or {}).get("required"))):
+            out.append(c["id"])
+    return out
+
+
+def header(runs: Sequence[RunRecord], current_hash: str | None,
+           current: Mapping[str, dict[str, Any]] | None = None) -> list[tuple[str, str]]:
+    """(label, value) lines saying what was run; ``current`` (the registry now, by id) lets the registry line
+    say which records, if any, were made under criteria that changed since."""
     def distinct(values: Any) -> str:
         vals = sorted({str(v) for v in values if v not in (None, "")})
         return ", ".join(vals) if vals else "—"
@@ -153,7 +169,13 @@ def header(runs: Sequence[RunRecord], current_hash: str | None) -> list[tuple[st
     seeds = [len(c.get("seeds", [])) for c in _claims(runs, "claim") if c.get("method") != "mc-se"]
     hashes = {r.meta.get("claims_hash") for r in runs if r.meta.get("claims_hash")}
     hash_line = distinct(h[:12] for h in hashes)
-    if len(hashes) > 1:
+    stale = [i for r in runs for i in stale_records(r, current)]
+    if current is not None and hashes and stale:
+        hash_line += f" — {len(stale)} record(s) made under criteria that changed since: {', '.join(stale)}"
+    elif current is not None and hashes and (len(hashes) > 1 or current_hash not in hashes):
+        hash_line += (" — runs made under several registries, but every record's statement, criterion and regime "
+                      "equal the current registry's")
+    elif len(hashes) > 1:
         hash_line += " — runs were made with different claim registries (see each run's section)"
     elif current_hash and hashes and current_hash not in hashes:
         hash_line += f" — differs from the current registry ({current_hash[:12]}): criteria changed since"
@@ -214,11 +236,11 @@ def _details_html(c: dict[str, Any]) -> str:
 
 
 def html_page(runs: Sequence[RunRecord], title: str = "droplab reproduction report",
-              current_hash: str | None = None) -> str:
+              current_hash: str | None = None, current: Mapping[str, dict[str, Any]] | None = None) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>"]
     parts.append("<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>"
-                                     for k, v in header(runs, current_hash)) + "</table>")
+                                     for k, v in header(runs, current_hash, current)) + "</table>")
     board = scoreboard(runs)
     if board:
         parts.append("<h2>Scoreboard</h2><p class='muted'>Claims are statements of a paper a measurement could "
@@ -243,7 +265,7 @@ def html_page(runs: Sequence[RunRecord], title: str = "droplab reproduction repo
             f"<tr class='inconclusive'><td>{_e(r.experiment)}</td><td>{_e(r.meta.get('status'))}</td>"
             f"<td>{_e(r.problem or r.meta.get('error', 'not finished'))}</td></tr>" for r in bad) + "</table>")
     for r in runs:
-        parts.append(_experiment_html(r, current_hash))
+        parts.append(_experiment_html(r, current_hash, current))
     checks = _claims(runs, "check")
     if checks:
         parts.append("<h2>Verified identities (checks)</h2><p class='muted'>Each proves the code, not the paper."
@@ -257,11 +279,15 @@ def html_page(runs: Sequence[RunRecord], title: str = "droplab reproduction repo
     return "\n".join(parts)
 
 
-def _experiment_html(r: RunRecord, current_hash: str | None) -> str:
+def _experiment_html(r: RunRecord, current_hash: str | None, current: Mapping[str, dict[str, Any]] | None) -> str:
     exp = r.experiment
     env = r.environment
     h = r.meta.get("claims_hash") or ""
-    flag = " (claim registry differs from the current one)" if current_hash and h and h != current_hash else ""
+    stale = stale_records(r, current)
+    if current is not None:
+        flag = f" (made under criteria that changed since: {', '.join(stale)})" if stale else ""
+    else:
+        flag = " (claim registry differs from the current one)" if current_hash and h and h != current_hash else ""
     parts = [f"<h2 id='{_e(exp)}'>{_e(exp)}</h2><p class='muted'>run directory <code>{_e(r.path)}</code>, profile "
              f"{_e(r.meta.get('profile'))}, data {_e(r.config.get('dataset', '—'))}, status {_e(r.meta.get('status'))}"
              f", {_e(r.meta.get('elapsed_s', '?'))} s, {_e(env.get('torch_threads', '?'))} torch thread(s), "
@@ -317,8 +343,8 @@ def _md(v: Any) -> str:
 
 
 def markdown(runs: Sequence[RunRecord], out: Path, title: str = "droplab reproduction report",
-             current_hash: str | None = None) -> str:
-    lines = [f"# {title}", ""] + [f"- **{k}**: {_md(v)}" for k, v in header(runs, current_hash)] + [""]
+             current_hash: str | None = None, current: Mapping[str, dict[str, Any]] | None = None) -> str:
+    lines = [f"# {title}", ""] + [f"- **{k}**: {_md(v)}" for k, v in header(runs, current_hash, current)] + [""]
     board = scoreboard(runs)
     if board:
         lines += ["## Scoreboard", "", "| paper | claims reproduced | not reproduced | inconclusive | checks passed "
@@ -378,13 +404,16 @@ def expand_run_dirs(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-def write_report(run_dirs: Sequence[Path], out: Path, current_hash: str | None = None) -> tuple[Path, Path]:
+def write_report(run_dirs: Sequence[Path], out: Path, current_hash: str | None = None,
+                 current_listing: Sequence[dict[str, Any]] | None = None) -> tuple[Path, Path]:
     """Write ``out/report.html`` and ``out/report.md`` for ``run_dirs``; return both paths. ``current_hash``
-    (the registry's hash now) flags runs made under other criteria."""
+    (the registry's hash now) flags runs made under other criteria; ``current_listing`` (the registry now,
+    as ``droplab claims --json`` lists it) narrows the flag to the records whose criteria changed."""
+    current = {row["id"]: row for row in current_listing} if current_listing is not None else None
     runs = [load_run(p) for p in expand_run_dirs(run_dirs)]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out / "report.html", out / "report.md"
-    _io.write_text(md_path, markdown(runs, out, current_hash=current_hash))
-    _io.write_text(html_path, html_page(runs, current_hash=current_hash))
+    _io.write_text(md_path, markdown(runs, out, current_hash=current_hash, current=current))
+    _io.write_text(html_path, html_page(runs, current_hash=current_hash, current=current))
     return html_path, md_path
