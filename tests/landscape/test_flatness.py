@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from droplab.landscape import direction_flatness, flatness_table, interval_flatness, loss_profile
+from droplab.landscape import direction_flatness, flatness_table, interval_flatness, loss_profile, widened_flatness
 
 MSE = nn.functional.mse_loss
 
@@ -135,3 +135,14 @@ def test_flatness_table_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         flatness_table(net, MSE, (torch.randn(3, 2), torch.randn(3, 1)), [[torch.ones(1, 2), torch.ones(1)]],
                        **kwargs)
+
+
+def test_widened_flatness_widens_until_bounded_and_censors_the_rest():
+    net = nn.Linear(1, 1, bias=False)
+    x, y = torch.ones(1, 1), torch.zeros(1, 1)
+    with torch.no_grad():
+        net.weight.fill_(1.0)  # L(1 + δ) = (1 + δ)²: factor 4 bounds δ ∈ [−3, 1], width 4 along v = 1
+    dirs = [[torch.ones(1, 1)], [torch.full((1, 1), 1e-3)]]  # the second needs a radius ≥ 3,000
+    widths, censored = widened_flatness(net, MSE, (x, y), dirs, radius=0.5, max_radius=100.0, tol=1e-9, factor=4.0)
+    assert censored == 1 and torch.isnan(widths[1])
+    assert widths[0].item() == pytest.approx(4.0, rel=1e-6)

@@ -8,7 +8,13 @@ from droplab.landscape.directions import (
     direction_from_vector,
     filter_normalized_direction,
 )
-from droplab.landscape.flatness import IntervalFlatness, direction_flatness, flatness_table, interval_flatness
+from droplab.landscape.flatness import (
+    IntervalFlatness,
+    direction_flatness,
+    flatness_table,
+    interval_flatness,
+    widened_flatness,
+)
 from droplab.landscape.ggn import ggn
 from droplab.landscape.hessian import METHODS, block_hessian, expected_hessian
 from droplab.landscape.operator import HessianOperator, hessian_operator
@@ -23,7 +29,7 @@ __all__ = [
     # profiles
     "loss_profile", "loss_surface", "loss_at",
     # flatness
-    "interval_flatness", "direction_flatness", "flatness_table", "IntervalFlatness",
+    "interval_flatness", "direction_flatness", "flatness_table", "widened_flatness", "IntervalFlatness",
     # curvature of a parameter block (loss semantics: LOSSES)
     "block_hessian", "expected_hessian", "ggn", "BlockHessian", "hessian_operator", "HessianOperator",
     "hessian_eigenpairs", "Eigenpairs", "hutchinson_trace", "TraceEstimate", "parameter_block",

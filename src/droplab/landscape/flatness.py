@@ -195,3 +195,34 @@ def direction_flatness(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Te
     by_factor, by_level = flatness_table(model, loss_fn, data, directions, factors, levels, radius, tol,
                                          initial=initial)
     return by_factor[factor] if level is None else by_level[level]
+
+
+def widened_flatness(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor],
+                     directions: Sequence[Sequence[Tensor]], radius: float, max_radius: float, tol: float = 1e-4,
+                     *, factor: float = 2.0) -> tuple[Tensor, int]:
+    """Definition 2's F_v (``factor``) per direction, the search radius widened ×4 from ``radius`` up to
+    ``max_radius`` until both ends are bounded; directions still unbounded are censored: NaN in the returned
+    widths (to be left out of any fit, never fitted as if measured) and counted in the second value.
+
+    >>> import torch
+    >>> net = nn.Linear(1, 1, bias=False)
+    >>> x, y = torch.ones(1, 1), torch.zeros(1, 1)
+    >>> with torch.no_grad():
+    ...     _ = net.weight.fill_(1.0)  # F along v = 1 is 4 (δ in [−3, 1]); a radius of 0.5 cannot bound it
+    >>> widened_flatness(net, nn.functional.mse_loss, (x, y), [[torch.ones(1, 1)]], 0.5, 8.0, 1e-9, factor=4.0)
+    (tensor([4.0000]), 0)
+    """
+    check_positive("radius", radius)
+    check_positive("max_radius", max_radius)
+    widths = torch.full((len(directions),), float("nan"))
+    todo = list(range(len(directions)))
+    r = radius
+    while todo and r <= max_radius:
+        found = direction_flatness(model, loss_fn, data, [directions[i] for i in todo], factor=factor, radius=r,
+                                   tol=tol, initial=radius / 64)
+        for i, fl in zip(todo, found):
+            if fl.bounded:
+                widths[i] = fl.width
+        todo = [i for i, fl in zip(todo, found) if not fl.bounded]
+        r *= 4
+    return widths, len(todo)

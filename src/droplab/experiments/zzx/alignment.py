@@ -65,7 +65,7 @@ def run_alignment(cfg: AlignmentConfig, ctx: RunContext) -> None:
             dim[0] = r.pop("dim")
             rows.append({"seed": seed, "keep": keep, "lr": lr, "step": step, **r})
 
-        for _ in trained_nets(cfg, ctx, seed, on_chunk=measure):
+        for _ in trained_nets(cfg, ctx, seed, on_chunk=measure):  # trains; measure() records at each chunk
             pass
     ctx.table("alignment", rows)
     fig, ax = subplots(figsize=(6.5, 4))

@@ -25,10 +25,10 @@ from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.run import RunContext
 from droplab.landscape import (
     block_hessian,
-    direction_flatness,
     direction_from_vector,
     hessian_eigenpairs,
     hessian_operator,
+    widened_flatness,
 )
 from droplab.noise_structure import (
     PowerLawFit,
@@ -88,23 +88,6 @@ def noise_samples(cfg: SamplingConfig, ctx: RunContext, model: nn.Module, loss_f
     return ctx.shared_stage(f"samples_{len(block)}_lr{lr}_s{seed}", key, compute)
 
 
-def bounded_widths(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], dirs: list,
-                   cfg: SamplingConfig) -> tuple[Tensor, int]:
-    """Definition 2's F_v (factor 2) per direction, the search radius widened ×4 up to ``max_radius`` until
-    bounded; directions still unbounded are censored (NaN, left out of any fit) and counted."""
-    widths = torch.full((len(dirs),), float("nan"))
-    todo, radius = list(range(len(dirs))), cfg.radius
-    while todo and radius <= cfg.max_radius:
-        found = direction_flatness(model, loss_fn, data, [dirs[i] for i in todo], radius=radius, tol=cfg.flat_tol,
-                                   initial=cfg.radius / 64)
-        for i, fl in zip(todo, found):
-            if fl.bounded:
-                widths[i] = fl.width
-        todo = [i for i, fl in zip(todo, found) if not fl.bounded]
-        radius *= 4
-    return widths, len(todo)
-
-
 @dataclass(frozen=True)
 class Relation:
     """One scatter of Figs. 2–3 and its log–log Theil–Sen fit; ``censored``: points left out (Fig. 2)."""
@@ -132,7 +115,8 @@ def variance_flatness(cfg: SamplingConfig, ctx: RunContext, stage: str, model: n
     spectrum = pca(samples, k=min(cfg.n_directions, samples.shape[0] - 1, samples.shape[1]))
     named = dict(model.named_parameters())
     dirs = [direction_from_vector(model, v, params=[named[k] for k in block]) for v in spectrum.vectors.T]
-    flat, n_out = ctx.stage(stage, lambda: bounded_widths(model, loss_fn, (train.x, train.y), dirs, cfg))
+    flat, n_out = ctx.stage(stage, lambda: widened_flatness(model, loss_fn, (train.x, train.y), dirs, cfg.radius,
+                                                          cfg.max_radius, cfg.flat_tol))
     return Relation(spectrum.values, flat, fit_relation(spectrum.values, flat, cfg.n_boot, ctx.generator(seed)), n_out)
 
 
