@@ -11,7 +11,7 @@ from torch import Tensor
 from droplab._checks import check_choice, check_probability
 from droplab.nn import functional as F
 from droplab.nn import laws
-from droplab.nn.base import NoiseLayer
+from droplab.nn.base import NoiseLayer, noise_shape
 
 
 class BernoulliDropout(NoiseLayer):
@@ -45,6 +45,11 @@ class BernoulliDropout(NoiseLayer):
 
     def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
         return F.bernoulli_dropout(x, self.p, training, scale=self.scale, shared_dims=self.shared_dims, **kwargs)
+
+    def sample_noise(self, x: Tensor) -> Tensor:
+        """The twin's draw for ``x`` without its product ``x ⊙ ξ`` (a pass :func:`~droplab.nn.draw_noise` discards)."""
+        return laws.bernoulli_noise(noise_shape(x, self.shared_dims), self.p, scale=self.scale, dtype=x.dtype,
+                                    device=x.device, generator=self.generator)
 
     def extra_repr(self) -> str:
         p = f"tensor{tuple(self.p.shape)}" if isinstance(self.p, Tensor) else f"{self.p}"

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from droplab.nn import functional as F
 from droplab.nn import laws
-from droplab.nn.base import NoiseLayer
+from droplab.nn.base import NoiseLayer, noise_shape
 
 
 class GaussianDropout(NoiseLayer):
@@ -41,6 +41,11 @@ class GaussianDropout(NoiseLayer):
 
     def functional(self, x: Tensor, training: bool = True, **kwargs: Any) -> Tensor | tuple[Tensor, Tensor]:
         return F.gaussian_dropout(x, sigma=self.sigma, training=training, shared_dims=self.shared_dims, **kwargs)
+
+    def sample_noise(self, x: Tensor) -> Tensor:
+        """The twin's draw for ``x`` without its product ``x ⊙ ξ`` (a pass :func:`~droplab.nn.draw_noise` discards)."""
+        return laws.gaussian_noise(noise_shape(x, self.shared_dims), self.sigma, dtype=x.dtype, device=x.device,
+                                   generator=self.generator)
 
     def extra_repr(self) -> str:
         s = f"tensor{tuple(self.sigma.shape)}" if isinstance(self.sigma, Tensor) else f"{self.sigma:.4g}"
