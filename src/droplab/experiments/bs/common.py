@@ -32,14 +32,32 @@ PAPER = "Baldi & Sadowski 2014"
 
 
 @dataclass
-class DeepNetConfig(ExperimentConfig):
-    """The net and its training; ``n_snapshots`` log-spaced steps (plus step 0) of the one run are kept."""
+class DropoutNetConfig(ExperimentConfig):
+    """B&S's dropout FNN on ``dataset``: units kept with probability ``keep_input`` at the input and
+    ``keep_hidden`` after each hidden layer (§9.5's 0.8 and 0.5)."""
 
     dataset: str = "mnist-5k"
     n_train: int | None = None
     hidden: tuple[int, ...] = (256, 256, 256, 256)
     keep_input: float = 0.8
     keep_hidden: float = 0.5
+
+    def validate(self) -> None:
+        check_probability("keep_input", self.keep_input, low_open=True, high_open=False)
+        check_probability("keep_hidden", self.keep_hidden, low_open=True, high_open=False)
+        if not self.hidden:
+            raise ValueError("hidden must list at least one hidden layer width")
+
+    def dropout_rates(self) -> dict[int, float]:
+        """:class:`~droplab.models.FNN`'s ``dropout``: 1 − keep_input at the input, 1 − keep_hidden after
+        each hidden layer."""
+        return {0: 1 - self.keep_input, **{k + 1: 1 - self.keep_hidden for k in range(len(self.hidden))}}
+
+
+@dataclass
+class DeepNetConfig(DropoutNetConfig):
+    """The net and its training; ``n_snapshots`` log-spaced steps (plus step 0) of the one run are kept."""
+
     lr: float = 1e-3
     steps: int = 2000
     batch_size: int | None = 128
@@ -48,14 +66,11 @@ class DeepNetConfig(ExperimentConfig):
     n_snapshots: int = 7
 
     def validate(self) -> None:
-        check_probability("keep_input", self.keep_input, low_open=True, high_open=False)
-        check_probability("keep_hidden", self.keep_hidden, low_open=True, high_open=False)
+        super().validate()
         check_int("n_inputs", self.n_inputs, minimum=1)
         check_int("samples", self.samples, minimum=2)
         check_int("n_snapshots", self.n_snapshots, minimum=2)
         check_int("steps", self.steps, minimum=self.n_snapshots)
-        if not self.hidden:
-            raise ValueError("hidden must list at least one hidden layer width")
 
 
 DEEP_PAPER_PROFILE = {"dataset": "mnist", "hidden": (1200, 1200, 1200, 1200), "steps": 20000, "batch_size": 128,
@@ -66,8 +81,7 @@ DEEP_SMOKE_PROFILE = {"hidden": (16, 16, 16), "steps": 10, "n_inputs": 3, "sampl
 
 def build(cfg: DeepNetConfig, n_in: int, n_out: int) -> nn.Module:
     """Logistic FNN with dropout keep ``keep_input`` at the input and ``keep_hidden`` after each hidden layer."""
-    dropout = {0: 1 - cfg.keep_input, **{k + 1: 1 - cfg.keep_hidden for k in range(len(cfg.hidden))}}
-    return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=dropout).to(cfg.device)
+    return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=cfg.dropout_rates()).to(cfg.device)
 
 
 def hidden_modules(model: nn.Module) -> list[str]:

@@ -32,10 +32,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from droplab._checks import check_int, check_probability
+from droplab._checks import check_int
+from droplab.experiments.bs.common import DropoutNetConfig
 from droplab.experiments.claims import interval, load_claims
 from droplab.experiments.common import load_task
-from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
@@ -49,12 +49,8 @@ NETS = ("logistic", "linear", "relu")
 
 
 @dataclass
-class ExplicitImplicitConfig(ExperimentConfig):
-    dataset: str = "mnist-5k"
-    n_train: int | None = None
+class ExplicitImplicitConfig(DropoutNetConfig):
     hidden: tuple[int, ...] = (128, 128)
-    keep_input: float = 0.8
-    keep_hidden: float = 0.5
     lr: float = 1e-3
     steps: int = 300
     batch_size: int = 64
@@ -70,15 +66,12 @@ class ExplicitImplicitConfig(ExperimentConfig):
     }
 
     def validate(self) -> None:
-        check_probability("keep_input", self.keep_input, low_open=True, high_open=False)
-        check_probability("keep_hidden", self.keep_hidden, low_open=True, high_open=False)
+        super().validate()
         check_int("n_checkpoints", self.n_checkpoints, minimum=2)
         check_int("n_eval", self.n_eval, minimum=1)
         check_int("n_samples", self.n_samples, minimum=2)
         if not self.min_z > 0:
             raise ValueError(f"min_z must be > 0, got {self.min_z!r}")
-        if not self.hidden:
-            raise ValueError("hidden must list at least one hidden width")
 
 
 def checkpoints(steps: int, n: int) -> list[int]:
@@ -100,8 +93,8 @@ def _half_sse_onehot(n_classes: int):
 def _net(cfg: ExplicitImplicitConfig, n_in: int, n_out: int, kind: str, seed: int) -> nn.Module:
     """B&S's dropout net (units kept with probability p and not rescaled, so the ensemble net scales by p)."""
     torch.manual_seed(seed)  # the same initialization for the three nets of a seed
-    drops = {0: 1 - cfg.keep_input, **{k + 1: 1 - cfg.keep_hidden for k in range(len(cfg.hidden))}}
-    return FNN([n_in, *cfg.hidden, n_out], kind, dropout=drops, noise=lambda p: BernoulliDropout(p, scale="none"))
+    return FNN([n_in, *cfg.hidden, n_out], kind, dropout=cfg.dropout_rates(),
+               noise=lambda p: BernoulliDropout(p, scale="none"))
 
 
 def _one_net(cfg: ExplicitImplicitConfig, train, test, kind: str, seed: int) -> dict[str, Any]:

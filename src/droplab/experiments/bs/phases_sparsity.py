@@ -23,9 +23,9 @@ from torch import Tensor, nn
 
 from droplab._checks import check_int, check_positive, check_probability
 from droplab.dynamics import record_phases, sparsity, unit_activity
+from droplab.experiments.bs.common import DropoutNetConfig
 from droplab.experiments.claims import load_claims
 from droplab.experiments.common import load_task
-from droplab.experiments.config import ExperimentConfig
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
@@ -36,12 +36,8 @@ PAPER = "Baldi & Sadowski 2014"
 
 
 @dataclass
-class PhasesConfig(ExperimentConfig):
-    dataset: str = "mnist-5k"
-    n_train: int | None = None
+class PhasesConfig(DropoutNetConfig):
     hidden: tuple[int, ...] = (400, 400, 400)
-    keep_input: float = 0.8
-    keep_hidden: float = 0.5
     lr: float = 1e-3
     steps: int = 600
     batch_size: int = 64
@@ -77,8 +73,7 @@ class PhasesConfig(ExperimentConfig):
     }
 
     def validate(self) -> None:
-        check_probability("keep_input", self.keep_input, low_open=True, high_open=False)
-        check_probability("keep_hidden", self.keep_hidden, low_open=True, high_open=False)
+        super().validate()
         check_positive("lr", self.lr)
         check_positive("active", self.active)
         for name in ("steps", "batch_size", "n_probe", "n_samples", "n_sparsity"):
@@ -86,14 +81,11 @@ class PhasesConfig(ExperimentConfig):
         check_int("n_records", self.n_records, minimum=3)
         check_int("min_active", self.min_active, minimum=1)
         check_probability("min_test_acc", self.min_test_acc)
-        if not self.hidden:
-            raise ValueError("hidden must list at least one hidden width")
 
 
 def _net(cfg: PhasesConfig, n_in: int, n_out: int, dropout: bool, seed: int) -> nn.Module:
     torch.manual_seed(seed)  # the same initialization with and without dropout
-    drops = {0: 1 - cfg.keep_input, **{k: 1 - cfg.keep_hidden for k in range(1, len(cfg.hidden) + 1)}}
-    return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=drops if dropout else 0.0)
+    return FNN([n_in, *cfg.hidden, n_out], "logistic", dropout=cfg.dropout_rates() if dropout else 0.0)
 
 
 def _quantiles(x: Tensor) -> tuple[float, float, float]:
