@@ -139,6 +139,24 @@ def hessian_variance(lam: Tensor, vecs: Tensor, samples: Tensor, n_boot: int, ge
     return Relation(lam_p, var, fit_relation(lam_p, var, n_boot, generator))
 
 
+def relations(cfg: SamplingConfig, ctx: RunContext, tag: str, model: nn.Module, loss_fn: LossFn, train: Dataset,
+              block: Sequence[str], lr: float, seed: int, *, optimizer: str = "gd", figures: Sequence[str] = ("2", "3"),
+              n_eigen: int | None = None) -> dict[str, dict[str, Relation]]:
+    """Figs. 2 and 3 (those in ``figures``) of one trained net's block, per kind of sample: the samples
+    (:func:`noise_samples`), the block's Hessian spectrum (stage ``hessian{tag}``, ``n_eigen`` as
+    :func:`hessian_spectrum`) and Definition 2's widths (stage ``flatness_{kind}{tag}``)."""
+    samples = noise_samples(cfg, ctx, model, loss_fn, train, block, lr, seed, optimizer=optimizer)
+    out: dict[str, dict[str, Relation]] = {}
+    if "3" in figures:
+        lam, vecs = ctx.stage(f"hessian{tag}", lambda: hessian_spectrum(model, loss_fn, train, block, n_eigen,
+                                                                        ctx.generator(seed)))
+        out["3"] = {k: hessian_variance(lam, vecs, samples[k], cfg.n_boot, ctx.generator(seed)) for k in KINDS}
+    if "2" in figures:
+        out["2"] = {k: variance_flatness(cfg, ctx, f"flatness_{k}{tag}", model, loss_fn, train, block, samples[k], seed)
+                    for k in KINDS}
+    return out
+
+
 def accuracy_gate(min_train_acc: float, metrics: list[dict[str, Any]]) -> tuple[bool, str]:
     """§6's regime: every net at ≥ ``min_train_acc`` training accuracy ("when the accuracy is nearly 100%")."""
     worst = min(m["train_acc"] for m in metrics)

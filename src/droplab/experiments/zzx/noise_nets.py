@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from droplab._checks import check_choice, check_int, check_probability
-from droplab._params import layer_block
+from droplab._params import block_size, layer_block
 from droplab.data import Dataset
 from droplab.experiments.claims import ClaimSpec, load_claims
 from droplab.experiments.common import load_task, train_stage
@@ -38,11 +38,8 @@ from droplab.experiments.zzx.noise_measures import (
     TITLES,
     SamplingConfig,
     accuracy_gate,
-    hessian_spectrum,
-    hessian_variance,
-    noise_samples,
+    relations,
     scheduled_lr,
-    variance_flatness,
 )
 from droplab.models import ResNet20, Transformer
 from droplab.models.transformer import sequence_loss
@@ -167,15 +164,11 @@ def net_noise(cfg: NetNoiseConfig, ctx: RunContext, specs: dict[str, ClaimSpec],
         model, block = _net(cfg, train)
         m = train_stage(ctx, f"train_s{seed}", model, loss_fn, train, test, replace(tcfg, seed=seed), ignore_index=pad)
         metrics.append(m)
-        samples = noise_samples(cfg, ctx, model, loss_fn, train, block, sample_lr, seed, optimizer=cfg.optimizer)
-        gen = ctx.generator(seed)
-        lam, vecs = ctx.stage(f"hessian_s{seed}", lambda mo=model, b=block, g=gen:
-                              hessian_spectrum(mo, loss_fn, train, b, cfg.n_eigen, g))
-        dim = vecs.shape[0]
+        by_fig = relations(cfg, ctx, f"_s{seed}", model, loss_fn, train, block, sample_lr, seed,
+                           optimizer=cfg.optimizer, n_eigen=cfg.n_eigen)
+        dim = block_size(model, block)
         for col, kind in enumerate(KINDS):
-            two = variance_flatness(cfg, ctx, f"flatness_{kind}_s{seed}", model, loss_fn, train, block, samples[kind],
-                                    seed)
-            three = hessian_variance(lam, vecs, samples[kind], cfg.n_boot, ctx.generator(seed))
+            two, three = by_fig["2"][kind], by_fig["3"][kind]
             slopes[f"fig2-{kind}"].append(two.fit.slope)
             slopes[f"fig3-{kind}"].append(three.fit.slope)
             r2[kind].append(three.fit.r2)

@@ -24,24 +24,14 @@ import torch
 from torch import nn
 
 from droplab._checks import check_probability
-from droplab._params import layer_block
+from droplab._params import block_size, layer_block
 from droplab.data import Dataset
 from droplab.experiments.claims import load_claims
 from droplab.experiments.common import load_task, train_stage
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
-from droplab.experiments.zzx.noise_measures import (
-    KINDS,
-    PAPER,
-    TITLES,
-    SamplingConfig,
-    accuracy_gate,
-    hessian_spectrum,
-    hessian_variance,
-    noise_samples,
-    variance_flatness,
-)
+from droplab.experiments.zzx.noise_measures import KINDS, PAPER, TITLES, SamplingConfig, accuracy_gate, relations
 from droplab.models import FNN
 from droplab.training import TrainConfig
 
@@ -131,11 +121,10 @@ def run_variance_flatness(cfg: NoiseConfig, ctx: RunContext) -> None:
         n_cens = {k: 0 for k in KINDS}
         for keep, lr, model, m in trained_nets(cfg, ctx, seed):
             metrics.append(m)
-            train, block = m["train"], hidden_block(model)
-            samples = noise_samples(cfg, ctx, model, CE, train, block, lr, seed)
+            fig2 = relations(cfg, ctx, f"_keep{keep}_lr{lr}_s{seed}", model, CE, m["train"], hidden_block(model), lr,
+                             seed, figures=("2",))["2"]
             for ax, kind in zip(axes, KINDS):
-                rel = variance_flatness(cfg, ctx, f"flatness_{kind}_keep{keep}_lr{lr}_s{seed}", model, CE, train,
-                                        block, samples[kind], seed)
+                rel = fig2[kind]
                 n_cens[kind] += rel.censored
                 worst[kind] = max(worst[kind], rel.fit.slope)
                 rows += [{"seed": seed, "kind": kind, "keep": keep, "lr": lr, "lambda": float(la), "flatness": float(f),
@@ -177,13 +166,12 @@ def run_hessian_variance(cfg: NoiseConfig, ctx: RunContext) -> None:
         worst, fits = {k: float("inf") for k in KINDS}, {k: [] for k in KINDS}
         for keep, lr, model, m in trained_nets(cfg, ctx, seed):
             metrics.append(m)
-            train, block = m["train"], hidden_block(model)
-            samples = noise_samples(cfg, ctx, model, CE, train, block, lr, seed)
-            lam, vecs = ctx.stage(f"hessian_eig_keep{keep}_lr{lr}_s{seed}", lambda mo=model, t=train, b=block:
-                                  hessian_spectrum(mo, CE, t, b, None))
-            dim = vecs.shape[0]
+            block = hidden_block(model)
+            fig3 = relations(cfg, ctx, f"_keep{keep}_lr{lr}_s{seed}", model, CE, m["train"], block, lr, seed,
+                             figures=("3",))["3"]
+            dim = block_size(model, block)
             for ax, kind in zip(axes, KINDS):
-                rel = hessian_variance(lam, vecs, samples[kind], cfg.n_boot, ctx.generator(seed))
+                rel = fig3[kind]
                 worst[kind] = min(worst[kind], rel.fit.slope)
                 fits[kind].append(rel.fit.r2)
                 rows += [{"seed": seed, "kind": kind, "keep": keep, "lr": lr, "slope": rel.fit.slope,
