@@ -66,6 +66,10 @@ class SpikingNetConfig(ExperimentConfig):
 
 @dataclass
 class SpikingConfig(SpikingNetConfig):
+    """``n_samples`` Monte Carlo runs of each network on ``n_inputs`` test images; eqs. 135–138's order of
+    the two variances is scored where |r − E(O)| > ``tie`` and ≥ ``min_spikes`` minority outcomes are
+    expected."""
+
     n_inputs: int = 50
     n_samples: int = 2000
     tie: float = 0.02
