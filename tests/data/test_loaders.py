@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from droplab import data
+from droplab.experiments.common import load_task
 
 
 def write_idx(path, array: np.ndarray, gz: bool = False) -> None:
@@ -48,6 +49,24 @@ def test_digits_images_and_subset():
     ds = data.load("digits", "train", n=10, flat=False)
     assert ds.x.shape == (10, 1, 8, 8)
     assert torch.equal(ds.x.reshape(10, -1), data.load("digits", "train").x[:10])
+
+
+def test_pooled_averages_each_block_and_flattens_after():
+    images = data.load("digits", "train", n=5, flat=False)
+    pooled = images.pooled(2)
+    assert pooled.x.shape == (5, 1, 4, 4) and pooled.meta["pooled"] == 2 and torch.equal(pooled.y, images.y)
+    assert torch.allclose(pooled.x[:, :, 1, 2], images.x[:, :, 2:4, 4:6].mean((2, 3)))
+    assert images.pooled(1) is images
+    flat, _ = load_task("digits", 5, 5, pool=2)
+    assert torch.equal(flat.x, pooled.x.reshape(5, 16))
+
+
+def test_pooled_refuses_bad_factor_and_flat_inputs():
+    images = data.load("digits", "train", n=5, flat=False)
+    with pytest.raises(ValueError, match="pool must be a positive integer"):
+        images.pooled(0)
+    with pytest.raises(ValueError, match=r"pool needs images \(N, C, H, W\)"):
+        images.flat().pooled(2)
 
 
 def test_mnist1d_is_generated_locally():

@@ -48,6 +48,18 @@ class Dataset:
         """Inputs reshaped to (N, features) for fully connected nets."""
         return Dataset(self.name, self.split, self.x.reshape(len(self), -1), self.y, self.n_classes, self.meta)
 
+    def pooled(self, k: int) -> Dataset:
+        """Images (N, C, H, W) average-pooled over k × k blocks (a CPU-sized input: 28×28 → 14×14 for k = 2)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"pool must be a positive integer, got {k!r}")
+        if k == 1:
+            return self
+        if self.x.dim() != 4:
+            raise ValueError(f"pool needs images (N, C, H, W); dataset {self.name!r} has inputs of shape "
+                             f"{tuple(self.x.shape)}")
+        x = torch.nn.functional.avg_pool2d(self.x, k)
+        return Dataset(self.name, self.split, x, self.y, self.n_classes, dict(self.meta, pooled=k))
+
     def class_counts(self) -> list[int] | None:
         """Examples per class ``[count of 0, ..., count of n_classes - 1]``; None unless ``y`` holds one class a row."""
         if self.n_classes is None or self.y.dim() != 1:

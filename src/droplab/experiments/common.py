@@ -19,11 +19,14 @@ IMAGE_DATASETS = ("digits", "mnist-5k", "mnist", "fashion-mnist", "cifar10", "ci
 
 
 def load_task(name: str, n_train: int | None = None, n_test: int | None = None, device: str = "cpu",
-              flat: bool = True) -> tuple[_data.Dataset, _data.Dataset]:
-    """Train and test splits of a dataset: flattened for fully connected nets, else as images."""
-    options = {"flat": flat} if name in IMAGE_DATASETS else {}
+              flat: bool = True, pool: int = 1) -> tuple[_data.Dataset, _data.Dataset]:
+    """Train and test splits of a dataset: flattened for fully connected nets, else as images, average-pooled
+    ``pool`` × ``pool`` (:meth:`~droplab.data.Dataset.pooled`; images only)."""
+    options = {"flat": flat and pool == 1} if name in IMAGE_DATASETS else {}
     train = _data.load(name, "train", n=n_train, **options).to(device)
     test = _data.load(name, "test", n=n_test, **options).to(device)
+    if pool != 1:
+        train, test = train.pooled(pool), test.pooled(pool)
     return (train.flat(), test.flat()) if flat and name in IMAGE_DATASETS else (train, test)
 
 

@@ -100,7 +100,8 @@ def _measure(model: nn.Module, loss_fn, data, cfg: FlatMinimaConfig, level: floa
 
 def _one_seed(cfg: FlatMinimaConfig, ctx: RunContext, seed: int) -> dict[str, dict[str, Any]]:
     """Train both nets of one seed from the same initialization and measure their profiles and widths."""
-    train, test = load_task(cfg.dataset, cfg.n_train, cfg.n_test, device=cfg.device, flat=cfg.model == "fnn")
+    train, test = load_task(cfg.dataset, cfg.n_train, cfg.n_test, device=cfg.device, flat=cfg.model == "fnn",
+                            pool=cfg.pool)
     pad = train.meta.get("pad") if cfg.model == "transformer" else None
     loss_fn = sequence_loss(pad) if pad is not None else nn.functional.cross_entropy
     data = (train.x, train.y)

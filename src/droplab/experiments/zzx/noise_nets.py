@@ -104,7 +104,7 @@ class TransformerNoiseConfig(NetNoiseConfig):
     optimizer: str = "adam"
     lr: float = 3e-3
     warmup: int = 100
-    steps: int = 600
+    steps: int = 300
 
     PROFILES = {
         "smoke": {"n_train": 16, "steps": 5, "warmup": 2, "n_samples": 8, "n_trajectory": 6, "n_directions": 3,
@@ -116,12 +116,8 @@ class TransformerNoiseConfig(NetNoiseConfig):
 
 
 def _task(cfg: NetNoiseConfig) -> tuple[Dataset, Dataset]:
-    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device, flat=False)
-    if cfg.pool == 1 or cfg.net == "transformer":
-        return train, test
-    pool = lambda d: Dataset(d.name, d.split, nn.functional.avg_pool2d(d.x, cfg.pool), d.y,  # noqa: E731
-                             d.n_classes, {**d.meta, "pooled": cfg.pool})
-    return pool(train), pool(test)
+    pool = 1 if cfg.net == "transformer" else cfg.pool
+    return load_task(cfg.dataset, cfg.n_train, device=cfg.device, flat=False, pool=pool)
 
 
 def _net(cfg: NetNoiseConfig, train: Dataset) -> tuple[nn.Module, list[str]]:
