@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from droplab import _io
-from droplab.reports.report import RunRecord, measured_text, regime_text
+from droplab.reports.report import measured_text, regime_text
+from droplab.reports.runs import RunRecord
 
 _BLOCK = re.compile(r"(<!-- droplab:results ([^>]*?) -->\n)(.*?)(<!-- /droplab:results -->)", re.S)
 

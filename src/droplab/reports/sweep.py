@@ -11,7 +11,8 @@ from typing import Any
 from droplab import _io
 from droplab.experiments.claims import VERDICTS
 from droplab.experiments.plotting import subplots
-from droplab.reports.report import RunRecord, html_page, load_run, markdown
+from droplab.reports.report import html_page, markdown
+from droplab.reports.runs import RunRecord, load_run
 from droplab.sweeps.grid import read_manifest
 
 GRID_RULE = ("over the grid: reproduced iff a strict majority of the points with a decided verdict reproduce it, "
