@@ -115,11 +115,6 @@ class TransformerNoiseConfig(NetNoiseConfig):
     }
 
 
-def _task(cfg: NetNoiseConfig) -> tuple[Dataset, Dataset]:
-    pool = 1 if cfg.net == "transformer" else cfg.pool
-    return load_task(cfg.dataset, cfg.n_train, device=cfg.device, flat=False, pool=pool)
-
-
 def _net(cfg: NetNoiseConfig, train: Dataset) -> tuple[nn.Module, list[str]]:
     """The net and App. A's block: ResNet-20's first convolution of its first block, or the transformer's
     query weight of the first decoder block's self-attention."""
@@ -145,7 +140,7 @@ TRANSFORMER = {"fig2-trajectory": SPECS["zzx-fig2-transformer-trajectory"],
 
 def net_noise(cfg: NetNoiseConfig, ctx: RunContext, specs: dict[str, ClaimSpec], title: str, letters: str) -> None:
     """Train one dropout net per seed, sample its block's noise, then Fig. 2's and Fig. 3's relations."""
-    train, test = _task(cfg)
+    train, test = load_task(cfg.dataset, cfg.n_train, device=cfg.device, flat=False, pool=cfg.pool)
     pad = train.meta.get("pad") if cfg.net == "transformer" else None
     loss_fn = sequence_loss(pad) if pad is not None else nn.functional.cross_entropy
     tcfg = TrainConfig(optimizer=cfg.optimizer, lr=cfg.lr, steps=cfg.steps, warmup=cfg.warmup,
