@@ -28,12 +28,11 @@ import torch
 from torch import nn
 
 from droplab.data import Dataset
-from droplab.experiments.claims import ClaimSpec
+from droplab.experiments.claims import ClaimSpec, load_claims
 from droplab.experiments.common import load_task, train_stage
 from droplab.experiments.plotting import subplots
 from droplab.experiments.registry import experiment
 from droplab.experiments.run import RunContext
-from droplab.experiments.zzx.flat_claims import FIG1A, FIG1B, FIG1C, FIG1D
 from droplab.experiments.zzx.flat_configs import (
     FlatMinimaConfig,
     ResNetFlatMinimaConfig,
@@ -209,10 +208,14 @@ def _row(exp_id: str, config: type[FlatMinimaConfig], claims: tuple[ClaimSpec, .
     experiment(exp_id, paper=PAPER, reproduces=reproduces, config=config, claims=claims)(run)
 
 
-_row("zzx-flat-minima", FlatMinimaConfig, FIG1A, "Fig. 1(a): dropout finds flatter minima that generalize better")
-_row("zzx-flat-minima-vgg9", VGG9FlatMinimaConfig, FIG1B,
+SPECS = load_claims(__package__)
+_row("zzx-flat-minima", FlatMinimaConfig,
+     (SPECS["zzx-fig1a-flatter"], SPECS["zzx-fig1a-generalizes"], SPECS["zzx-fig1a-factor-robust"]),
+     "Fig. 1(a): dropout finds flatter minima that generalize better")
+_row("zzx-flat-minima-vgg9", VGG9FlatMinimaConfig, (SPECS["zzx-fig1b-flatter"], SPECS["zzx-fig1b-generalizes"]),
      "Fig. 1(b): VGG-9 with dropout finds a flatter minimum that generalizes better")
-_row("zzx-flat-minima-transformer", TransformerFlatMinimaConfig, FIG1D,
+_row("zzx-flat-minima-transformer", TransformerFlatMinimaConfig,
+     (SPECS["zzx-fig1d-flatter"], SPECS["zzx-fig1d-generalizes"]),
      "Fig. 1(d): a transformer with dropout finds a flatter minimum that generalizes better")
-_row("zzx-flat-minima-resnet20", ResNetFlatMinimaConfig, FIG1C,
+_row("zzx-flat-minima-resnet20", ResNetFlatMinimaConfig, (SPECS["zzx-fig1c-flatter"], SPECS["zzx-fig1c-generalizes"]),
      "Fig. 1(c): ResNet-20 with dropout finds a flatter minimum that generalizes better")
