@@ -1,4 +1,5 @@
-"""Block Lanczos top-k against the dense eigendecomposition: eigenvalues to tol, residuals, counts, restarts."""
+"""Block Lanczos top-k against the dense eigendecomposition: eigenvalues to tol, residuals, counts, restarts,
+and the eigenvalue stopping rule."""
 
 import numpy as np
 import pytest
@@ -39,6 +40,20 @@ def test_top_k_eigenvalues_within_tol_of_the_dense_ones(hessian, block_size, ncv
     assert block_size * (pairs.n_calls - 1) < pairs.n_matvec <= block_size * pairs.n_calls
 
 
+@pytest.mark.parametrize(("block_size", "ncv"), [(1, None), (2, None), (3, None), (1, 14), (2, 16)],
+                         ids=["b1", "b2", "b3", "b1-restarts", "b2-restarts"])
+def test_eigenvalue_stop_bounds_the_eigenvalue_error_in_fewer_products(hessian, block_size, ncv):
+    op, dense = hessian
+    k, tol, seed = 8, 1e-6, torch.Generator().manual_seed
+    exact = torch.linalg.eigvalsh(dense).flip(0)[:k]
+    by_residual = hessian_eigenpairs(op, k, tol=tol, block_size=block_size, ncv=ncv, generator=seed(0))
+    by_value = hessian_eigenpairs(op, k, tol=tol, block_size=block_size, ncv=ncv, generator=seed(0), stop="eigenvalue")
+    # Kato–Temple: |λ − θ| ≤ r²/δ ≤ tol·|θ| at the stop, against the dense eigenvalues
+    assert ((by_value.values - exact).abs() <= tol * exact.abs()).all()
+    # the bound tests min(r, r²/δ) on the same Krylov space, so it stops no later (here: earlier)
+    assert by_value.n_matvec < by_residual.n_matvec
+
+
 @pytest.mark.parametrize(("which", "expected"), [("LA", [100.0, 99.0, 98.0]), ("SA", [-50.0, -49.0, -48.0]),
                                                  ("LM", [100.0, 99.0, 98.0])])
 def test_which_end_of_the_spectrum(which, expected):
@@ -61,9 +76,10 @@ def test_invariant_subspace_is_exact():
     ({"k": 130}, ValueError, "k must be < the operator's dimension 130"),
     ({"block_size": 0}, ValueError, "block_size must be an integer >= 1"),
     ({"which": "BE"}, ValueError, "which must be one of"),
+    ({"stop": "vector"}, ValueError, "stop must be one of"),
     ({"ncv": 9}, ValueError, "ncv must be an integer >= 10"),
-    ({"max_matvec": 5}, RuntimeError, "Lanczos did not reach tol=1e-06 for the top 8 in"),
-], ids=["k-too-large", "block-size", "which", "ncv", "no-convergence"])
+    ({"max_matvec": 5}, RuntimeError, "Lanczos did not reach tol=1e-06 \\(residual\\) for the top 8 in"),
+], ids=["k-too-large", "block-size", "which", "stop", "ncv", "no-convergence"])
 def test_bad_input_one_line(hessian, kwargs, error, match):
     op, _ = hessian
     with pytest.raises(error, match=match):

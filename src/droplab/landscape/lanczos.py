@@ -7,11 +7,22 @@ only ever meets the newest block Q (one ``matmat`` of b columns: the batched HVP
 .. math:: A V = V H + Q_{+} C, \\qquad H = V^\\top A V,
 
 where Q₊ is the next block and C its coupling (b × j). The Ritz pairs (θ_i, V y_i) of H have
-residual norms ‖A V y_i − θ_i V y_i‖ = ‖C y_i‖ (Lanczos' estimate; it leaves the operator's own
-rounding out, as ARPACK's does), and the wanted ones stop when ‖C y_i‖ ≤ tol·|θ_i|. When the basis
-would exceed ``ncv`` columns, it restarts thick (Wu & Simon 2000; Stewart's Krylov–Schur): V ← V Y_l
-keeps the l best Ritz vectors, H ← diag(θ_l), C ← C Y_l, and the relation above still holds, so no
-product is repeated. Without restarts (ncv ≥ the products needed) this is Lanczos with full
+residual norms r_i = ‖A V y_i − θ_i V y_i‖ = ‖C y_i‖ (Lanczos' estimate; it leaves the operator's own
+rounding out, as ARPACK's does), and the wanted ones stop when r_i ≤ tol·|θ_i| (``stop="residual"``,
+ARPACK's test). ``stop="eigenvalue"`` bounds the eigenvalue error instead, by the Kato–Temple
+inequality (Temple 1928, Kato 1949: a Rayleigh quotient θ with residual r lies within r²/δ of the one
+eigenvalue λ closer to it than δ):
+
+.. math:: |\\lambda_i - \\theta_i| \\le \\min\\Big(r_i, \\frac{r_i^2}{\\delta_i}\\Big), \\qquad
+          \\delta_i = \\min_{j \\ne i} \\big(|\\theta_i - \\theta_j| - r_j\\big),
+
+with the gap δ_i to the rest of the spectrum estimated from the other Ritz values, each widened by its
+own residual (an eigenvalue lies within r_j of θ_j). Like every Krylov test it cannot see an
+eigenvalue the space has not yet found; the vectors are only as accurate as r_i/δ_i in angle.
+
+When the basis would exceed ``ncv`` columns, it restarts thick (Wu & Simon 2000; Stewart's
+Krylov–Schur): V ← V Y_l keeps the l best Ritz vectors, H ← diag(θ_l), C ← C Y_l, and the relation
+above still holds, so no product is repeated. Without restarts (ncv ≥ the products needed) this is Lanczos with full
 reorthogonalization: of all methods that see the same products, its Ritz values are the
 Rayleigh–Ritz optimum over the Krylov space; ARPACK's implicit restarts discard part of it.
 """
@@ -25,6 +36,7 @@ import torch
 from torch import Tensor
 
 WHICH = ("LA", "SA", "LM")
+STOPS = ("residual", "eigenvalue")
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,16 @@ class KrylovResult:
 def _wanted(theta: Tensor, k: int, which: str) -> Tensor:
     key = {"LA": theta, "SA": -theta, "LM": theta.abs()}[which]
     return torch.argsort(key, descending=True)[:k]
+
+
+def _error_bound(theta: Tensor, residual: Tensor, stop: str) -> Tensor:
+    """Per Ritz pair, the bound ``stop`` tests: r_i, or min(r_i, r_i²/δ_i) with the widened gap δ_i."""
+    if stop == "residual" or len(theta) == 1:
+        return residual
+    gap = (theta.unsqueeze(1) - theta.unsqueeze(0)).abs() - residual.unsqueeze(0)    # [i, j]: |θ_i − θ_j| − r_j
+    gap = gap.fill_diagonal_(float("inf")).min(dim=1).values
+    quadratic = torch.where(gap > 0, residual ** 2 / gap.clamp_min(torch.finfo(theta.dtype).tiny), torch.inf)
+    return torch.minimum(residual, quadratic)
 
 
 def _orthonormal_block(w: Tensor, basis: Tensor, generator: torch.Generator | None,
@@ -61,8 +83,10 @@ def _orthonormal_block(w: Tensor, basis: Tensor, generator: torch.Generator | No
 
 def block_lanczos(matmat: Callable[[Tensor], Tensor], dim: int, k: int, *, which: str = "LA",
                   tol: float = 1e-6, block_size: int = 1, ncv: int | None = None, max_matvec: int | None = None,
-                  generator: torch.Generator | None = None) -> KrylovResult:
+                  generator: torch.Generator | None = None, stop: str = "residual") -> KrylovResult:
     """``k`` extreme eigenpairs of the symmetric operator ``matmat`` ((D, b) ↦ A·(D, b), float64).
+
+    ``stop``: which error ``tol`` bounds, relative to |θ_i| (module docstring): the residual or the eigenvalue.
 
     ``ncv`` caps the basis (default max(3k, k + 40) ≤ D); ``max_matvec`` the products (default 50·ncv).
     """
@@ -93,9 +117,9 @@ def block_lanczos(matmat: Callable[[Tensor], Tensor], dim: int, k: int, *, which
         coupling = torch.zeros(q.shape[1], j, dtype=torch.float64)
         coupling[:, j - r.shape[1]:] = r[:q.shape[1]]
         keep = _wanted(theta, k, which)
-        residual = (coupling @ y[:, keep]).norm(dim=0)
+        error = _error_bound(theta, (coupling @ y).norm(dim=0), stop)[keep]
         floor = (torch.finfo(torch.float64).eps ** (2 / 3)) * scale
-        if bool((residual <= tol * theta[keep].abs().clamp_min(floor)).all()):
+        if bool((error <= tol * theta[keep].abs().clamp_min(floor)).all()):
             return KrylovResult(theta[keep], basis @ y[:, keep], n_matvec, n_calls, True)
         if n_matvec >= max_matvec:
             return KrylovResult(theta[keep], basis @ y[:, keep], n_matvec, n_calls, False)

@@ -14,7 +14,7 @@ import torch
 from scipy.sparse.linalg import LinearOperator
 
 from droplab._checks import check_choice, check_generator, check_int
-from droplab.landscape.lanczos import WHICH, block_lanczos
+from droplab.landscape.lanczos import STOPS, WHICH, block_lanczos
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,16 @@ class Eigenpairs:
 
 def hessian_eigenpairs(operator: LinearOperator, k: int = 20, *, which: str = "LA", tol: float = 1e-6,
                        generator: torch.Generator | None = None, block_size: int = 1, ncv: int | None = None,
-                       max_matvec: int | None = None) -> Eigenpairs:
+                       max_matvec: int | None = None, stop: str = "residual") -> Eigenpairs:
     """Top-``k`` eigenpairs of a symmetric operator by thick-restart block Lanczos (:mod:`~droplab.landscape.lanczos`).
 
     ``which="LA"``: largest algebraic (sharpest directions); ``"SA"``: smallest; ``"LM"``: largest
     magnitude. Converged when every wanted Ritz pair has residual ‖A x − θ x‖ ≤ ``tol``·|θ| (as
     ``scipy.sparse.linalg.eigsh``); the eigenvalue errors are then below tol·|θ| (and usually far
-    below: they go with the residual squared over the gap). ``block_size`` b > 1 multiplies b
+    below: they go with the residual squared over the gap). ``stop="eigenvalue"`` stops as soon as
+    that bound, residual² over the gap to the other Ritz values, is below tol·|θ|: fewer products
+    when only the values are wanted, eigenvectors accurate to residual/gap in angle only
+    (:mod:`~droplab.landscape.lanczos`). ``block_size`` b > 1 multiplies b
     vectors per call (``operator.matmat``: one batched HVP of a
     :class:`~droplab.landscape.HessianOperator`), fewer, cheaper calls for a few more products;
     ``ncv`` caps the basis (the default max(3k, k + 40) lets the top 20 of the paper's block converge
@@ -52,6 +55,7 @@ def hessian_eigenpairs(operator: LinearOperator, k: int = 20, *, which: str = "L
     check_int("k", k, minimum=1)
     check_int("block_size", block_size, minimum=1)
     check_choice("which", which, WHICH)
+    check_choice("stop", stop, STOPS)
     if not isinstance(operator, LinearOperator):
         raise TypeError(f"operator must be a scipy.sparse.linalg.LinearOperator (e.g. hessian_operator(...) or "
                         f"aslinearoperator(matrix)), got {type(operator).__name__}")
@@ -65,9 +69,9 @@ def hessian_eigenpairs(operator: LinearOperator, k: int = 20, *, which: str = "L
         return torch.as_tensor(np.asarray(operator.matmat(v.numpy()), dtype=np.float64))
 
     found = block_lanczos(matmat, dim, k, which=which, tol=tol, block_size=block_size, ncv=ncv,
-                          max_matvec=max_matvec, generator=generator)
+                          max_matvec=max_matvec, generator=generator, stop=stop)
     if not found.converged:
-        raise RuntimeError(f"Lanczos did not reach tol={tol} for the top {k} in {found.n_matvec} products; "
+        raise RuntimeError(f"Lanczos did not reach tol={tol} ({stop}) for the top {k} in {found.n_matvec} products; "
                            "raise max_matvec or ncv, or loosen tol")
     order = torch.argsort(found.values, descending=True)
     return Eigenpairs(found.values[order], found.vectors[:, order], found.n_matvec, found.n_calls)
