@@ -1,15 +1,17 @@
-"""reproduce: shared training computed once and equal to a fresh one; parallel workers equal the sequential run."""
+"""reproduce: shared training computed once and equal to a fresh one; parallel workers equal the sequential run;
+longest first by the last (else the reference) durations."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from droplab.data import Dataset
-from droplab.experiments import Experiment, ExperimentConfig, RunContext, reproduce, run_experiment
+from droplab.experiments import Experiment, ExperimentConfig, RunContext, reproduce, run_experiment, runner
 from droplab.experiments.common import train_stage
 from droplab.training import TrainConfig
 
@@ -97,3 +99,35 @@ def test_train_stage_snapshots_are_one_run_and_part_of_the_cache_key(tmp_path):
     sources = {t["stage"]: t["source"] for t in ctx.timing}
     assert sources["again"] == "shared cache" and sources["other"] == "computed"
     ctx.close()
+
+
+def _started(lines: list[str]) -> list[str]:
+    return [line.split("] ")[1].split(":")[0] for line in lines if ": started" in line]
+
+
+def test_a_fresh_reproduce_runs_longest_first_by_the_durations_it_deletes(tmp_path, monkeypatch):
+    only = ("bs-bounds", "bs-linear-exact")          # registry order
+    monkeypatch.setattr(runner, "REFERENCE_DURATIONS", tmp_path / "reference.json")
+    (tmp_path / "reference.json").write_text(json.dumps({"smoke": {"bs-bounds": 9.0, "bs-linear-exact": 1.0}}))
+    out = tmp_path / "run"
+    (out / ".cache").mkdir(parents=True)
+    (out / ".cache" / "durations.json").write_text(json.dumps({"smoke": {"bs-bounds": 1.0, "bs-linear-exact": 9.0},
+                                                               "quick": {"bs-bounds": 60.0}}))
+    lines: list[str] = []
+    reproduce(out, profile="smoke", only=only, fresh=True, progress=False, log=lines.append)
+    assert _started(lines) == ["bs-linear-exact", "bs-bounds"]     # the last run's durations, read before --fresh
+    stored = json.loads((out / ".cache" / "durations.json").read_text())
+    assert set(stored["smoke"]) == set(only) and "quick" not in stored  # --fresh deleted the cache: measured only
+    shutil.rmtree(out / ".cache")
+    lines.clear()
+    reproduce(out, profile="smoke", only=only, fresh=True, progress=False, log=lines.append)
+    assert _started(lines) == ["bs-bounds", "bs-linear-exact"]     # no last run: the reference machine's
+
+
+def test_durations_of_other_profiles_are_kept(tmp_path):
+    out = tmp_path / "run"
+    (out / ".cache").mkdir(parents=True)
+    (out / ".cache" / "durations.json").write_text(json.dumps({"quick": {"bs-bounds": 60.0}}))
+    reproduce(out, profile="smoke", only=("bs-bounds",), progress=False)
+    stored = json.loads((out / ".cache" / "durations.json").read_text())
+    assert stored["quick"] == {"bs-bounds": 60.0} and set(stored["smoke"]) == {"bs-bounds"}

@@ -87,14 +87,24 @@ def _run_task(exp_id: str, path: str, profile: str, overrides: dict[str, str] | 
     return {"status": "complete", "seconds": time.monotonic() - t0}
 
 
-def _estimates(out: Path, profile: str) -> dict[str, float]:
-    """Seconds each experiment took in the last reproduce into ``out`` (``out/.cache/durations.json``):
-    the order of a parallel reproduce, longest first; empty on a first run (registry order)."""
-    path = out / ".cache" / "durations.json"
+REFERENCE_DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def _durations(path: Path) -> dict[str, dict[str, float]]:
+    """Seconds per experiment, by profile, stored at ``path``; empty if it is missing or unreadable."""
     try:
-        return {k: float(v) for k, v in json.loads(path.read_text()).get(profile, {}).items()}
+        return {p: {k: float(v) for k, v in d.items()} for p, d in json.loads(path.read_text()).items()}
     except (OSError, ValueError, AttributeError, TypeError):
         return {}
+
+
+def _estimates(out: Path, profile: str) -> dict[str, float]:
+    """Seconds each experiment is expected to take, the order of a parallel reproduce (longest first):
+    the last reproduce into ``out`` (``out/.cache/durations.json``), else the reference machine's
+    (``durations.json`` beside this module: the README's timed run on 2 cores), else none (registry
+    order)."""
+    return {**_durations(REFERENCE_DURATIONS).get(profile, {}),
+            **_durations(out / ".cache" / "durations.json").get(profile, {})}
 
 
 def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), fresh: bool = False,
@@ -120,12 +130,12 @@ def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), fr
         check_out_dir(out / exp.id)
         if fresh and (out / exp.id).exists() and not (out / exp.id / "run.json").is_file():
             raise ValueError(f"--fresh: {out / exp.id} is not a droplab run directory; not deleting it")
+    estimate = _estimates(out, profile)   # before --fresh deletes the cache that holds the last durations
     if fresh:
         shutil.rmtree(out / ".cache", ignore_errors=True)
         for exp in exps:
             shutil.rmtree(out / exp.id, ignore_errors=True)
     say = log or (lambda line: None)
-    estimate = _estimates(out, profile)
     index = {e.id: k for k, e in enumerate(exps, 1)}
     todo = sorted((e for e in exps if run_status(out / e.id) != "complete"), key=lambda e: -estimate.get(e.id, 0.0))
     for e in exps:
@@ -176,6 +186,8 @@ def reproduce(out: Path, *, profile: str = "quick", only: Sequence[str] = (), fr
     finally:
         torch.set_num_threads(threads)
         if measured:
-            _io.write_json(out / ".cache" / "durations.json", {profile: {**_estimates(out, profile), **measured}})
+            stored = _durations(out / ".cache" / "durations.json")
+            stored[profile] = {**stored.get(profile, {}), **measured}
+            _io.write_json(out / ".cache" / "durations.json", stored)
     dirs = [out / e.id for e in exps if (out / e.id / "run.json").is_file()]
     return dirs, failed
