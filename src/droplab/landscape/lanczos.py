@@ -22,9 +22,9 @@ eigenvalue the space has not yet found; the vectors are only as accurate as r_i/
 
 When the basis would exceed ``ncv`` columns, it restarts thick (Wu & Simon 2000; Stewart's
 Krylov–Schur): V ← V Y_l keeps the l best Ritz vectors, H ← diag(θ_l), C ← C Y_l, and the relation
-above still holds, so no product is repeated. Without restarts (ncv ≥ the products needed) this is Lanczos with full
-reorthogonalization: of all methods that see the same products, its Ritz values are the
-Rayleigh–Ritz optimum over the Krylov space; ARPACK's implicit restarts discard part of it.
+above still holds, so no product is repeated. Without restarts (ncv ≥ the products needed) this is
+Lanczos with full reorthogonalization: of all methods that see the same products, its Ritz values
+are the Rayleigh–Ritz optimum over the Krylov space; ARPACK's implicit restarts discard part of it.
 """
 
 from __future__ import annotations
