@@ -18,7 +18,8 @@ eigenvalue λ closer to it than δ):
 
 with the gap δ_i to the rest of the spectrum estimated from the other Ritz values, each widened by its
 own residual (an eigenvalue lies within r_j of θ_j). Like every Krylov test it cannot see an
-eigenvalue the space has not yet found; the vectors are only as accurate as r_i/δ_i in angle.
+eigenvalue the space has not yet found; the test waits for at least k + 1 Ritz values, so the
+wanted ones have a neighbour beyond them. The vectors are only as accurate as r_i/δ_i in angle.
 
 When the basis would exceed ``ncv`` columns, it restarts thick (Wu & Simon 2000; Stewart's
 Krylov–Schur): V ← V Y_l keeps the l best Ritz vectors, H ← diag(θ_l), C ← C Y_l, and the relation
@@ -119,7 +120,8 @@ def block_lanczos(matmat: Callable[[Tensor], Tensor], dim: int, k: int, *, which
         keep = _wanted(theta, k, which)
         error = _error_bound(theta, (coupling @ y).norm(dim=0), stop)[keep]
         floor = (torch.finfo(torch.float64).eps ** (2 / 3)) * scale
-        if bool((error <= tol * theta[keep].abs().clamp_min(floor)).all()):
+        # a Ritz value beyond the k wanted (j > k) first: it is the eigenvalue bound's gap to the rest
+        if j > k and bool((error <= tol * theta[keep].abs().clamp_min(floor)).all()):
             return KrylovResult(theta[keep], basis @ y[:, keep], n_matvec, n_calls, True)
         if n_matvec >= max_matvec:
             return KrylovResult(theta[keep], basis @ y[:, keep], n_matvec, n_calls, False)
